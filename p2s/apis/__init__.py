@@ -1,0 +1,1 @@
+"""High-level Python API: build translators from checkpoints, run them on images."""

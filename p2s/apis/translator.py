@@ -1,0 +1,143 @@
+"""``Translator``: a checkpoint's model and task, ready to translate images in Python."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from p2s.apis.checkpoint import build_task, build_translation_model, read_translation_checkpoint
+from p2s.datasets.transforms.official import tensors_to_uint8
+from p2s.models.psp import PSP
+from p2s.tasks.base import TaskAdapter
+from p2s.utils.errors import P2SError
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """``None`` picks CUDA when present; asking for CUDA without one is a user error."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise P2SError("--device cuda was asked for, but PyTorch sees no CUDA device; use --device cpu")
+    return device
+
+
+@dataclass
+class Translation:
+    """Generator images ``[N, 3, H, W]`` (nominally [-1, 1]) and the W+ codes fed to it."""
+
+    images: torch.Tensor
+    latents: torch.Tensor
+
+    def to_uint8(self) -> np.ndarray:
+        """``[N, H, W, 3]`` uint8 with the official conversion (clamp, x255, truncate)."""
+        return tensors_to_uint8(self.images)
+
+
+class Translator:
+    """Runs a pSp model on sources prepared by its task.
+
+    Example:
+        >>> t = Translator.from_checkpoint("psp_celebs_sketch_to_face.pt", device="cpu")
+        >>> faces = t.translate_images([Image.open("sketch.png")])  # list of PIL images
+    """
+
+    def __init__(
+        self,
+        model: PSP,
+        task: TaskAdapter,
+        device: str | torch.device | None = None,
+        resize_outputs: bool = False,
+        randomize_noise: bool = False,
+    ) -> None:
+        if task.source_channels != model.encoder.in_channels:
+            raise P2SError(
+                f"task '{task.name}' makes {task.source_channels}-channel sources but the "
+                f"encoder takes {model.encoder.in_channels}"
+            )
+        self.device = resolve_device(device) if not isinstance(device, torch.device) else device
+        self.model = model.to(self.device).eval()
+        self.task = task
+        self.resize_outputs = resize_outputs
+        self.noise_mode = "random" if randomize_noise else "const"
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        checkpoint: str | Path,
+        device: str | None = None,
+        resize_outputs: bool = False,
+        randomize_noise: bool = False,
+        **task_options,
+    ) -> Translator:
+        """Read an official pSp or p2s checkpoint; ``task_options`` override the task's
+        settings (e.g. ``resize_factor=8`` for super-resolution)."""
+        device_obj = resolve_device(device)
+        ckpt = read_translation_checkpoint(checkpoint)
+        task = build_task(ckpt.task, **task_options)
+        model = build_translation_model(ckpt, source=f"checkpoint '{checkpoint}'")
+        return cls(model, task, device_obj, resize_outputs, randomize_noise)
+
+    @property
+    def num_ws(self) -> int:
+        return self.model.num_ws
+
+    # --- tensors ------------------------------------------------------------------
+    def prepare(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """Stack the task's pre-processed sources into one batch on the device."""
+        return torch.stack([self.task.prepare_source(im) for im in images]).to(self.device)
+
+    @torch.inference_mode()
+    def translate(self, sources: torch.Tensor) -> Translation:
+        """Encode and generate a batch of prepared sources."""
+        codes = self.model.encode(sources.to(self.device, torch.float32))
+        images = self.model.decode(codes, noise_mode=self.noise_mode, resize=self.resize_outputs)
+        return Translation(images, codes)
+
+    @torch.inference_mode()
+    def mixing_latents(self, count: int, rng: np.random.RandomState) -> torch.Tensor:
+        """W+ latents of ``count`` random z through the mapping network, drawn as the
+        official style-mixing script does (``randn(count, 512)`` in float32)."""
+        z = rng.randn(count, self.model.decoder.w_dim).astype("float32")
+        w = self.model.decoder.mapping(torch.from_numpy(z).to(self.device))
+        return w.unsqueeze(1).expand(-1, self.num_ws, -1)
+
+    @torch.inference_mode()
+    def style_mix(
+        self,
+        source: torch.Tensor,
+        inject: torch.Tensor,
+        layers: Sequence[int],
+        alpha: float | None = None,
+    ) -> Translation:
+        """Variants of one source: rows ``layers`` taken from each latent in ``inject``."""
+        codes = self.model.encode(source.to(self.device, torch.float32).unsqueeze(0))
+        mixed = self.model.mix_codes(codes.expand(len(inject), -1, -1), inject, layers, alpha)
+        images = self.model.decode(mixed, noise_mode=self.noise_mode, resize=self.resize_outputs)
+        return Translation(images, mixed)
+
+    @torch.inference_mode()
+    def interpolate(self, source_a: torch.Tensor, source_b: torch.Tensor, steps: int) -> Translation:
+        """Linear interpolation in W+ between two encoded sources, both ends included."""
+        if steps < 2:
+            raise P2SError(f"--steps must be at least 2 (both ends), got {steps}")
+        codes = self.model.encode(torch.stack([source_a, source_b]).to(self.device, torch.float32))
+        t = torch.linspace(0, 1, steps, device=self.device).view(-1, 1, 1)
+        path = (1 - t) * codes[0:1] + t * codes[1:2]
+        frames = [
+            self.model.decode(chunk, noise_mode=self.noise_mode, resize=self.resize_outputs)
+            for chunk in path.split(8)
+        ]
+        return Translation(torch.cat(frames), path)
+
+    # --- convenience for notebooks ------------------------------------------------
+    def translate_images(self, images: Sequence[Image.Image | str | Path]) -> list[Image.Image]:
+        """Translate PIL images or paths; returns uint8 RGB PIL images."""
+        pil = [self.task.load_source(im) if isinstance(im, (str, Path)) else im for im in images]
+        arrays = self.translate(self.prepare(pil)).to_uint8()
+        return [Image.fromarray(a) for a in arrays]

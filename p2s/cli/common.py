@@ -1,0 +1,70 @@
+"""Pieces every CLI command shares: one-line errors, progress bars, option parsing."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from p2s.utils.errors import P2SError
+
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(func: F) -> F:
+    """Turn :class:`P2SError` into ``error: <one line>`` and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except P2SError as err:
+            err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def progress_bar() -> Progress:
+    """A progress bar with count, elapsed time and ETA, on stderr."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=err_console,
+    )
+
+
+def parse_layers(text: str) -> list[int]:
+    """``'8-17'``, ``'8,9,12'`` or a mix of both -> sorted unique row indices."""
+    rows: set[int] = set()
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part:
+                low, high = (int(v) for v in part.split("-", 1))
+                if high < low:
+                    raise ValueError
+                rows.update(range(low, high + 1))
+            elif part:
+                rows.add(int(part))
+    except ValueError:
+        raise P2SError(f"--mix-layers '{text}' is not like '8-17' or '8,9,10'") from None
+    if not rows:
+        raise P2SError("--mix-layers names no layer")
+    return sorted(rows)

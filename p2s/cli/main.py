@@ -1,0 +1,23 @@
+"""The ``p2s`` command line: thin commands over the Python API and the registries."""
+
+from __future__ import annotations
+
+import typer
+
+from p2s.cli.registry import registry_app
+from p2s.cli.translate import interpolate, translate
+
+app = typer.Typer(
+    name="p2s",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+    help="pixel2style2pixel: encode images into StyleGAN2's W+ and translate them.",
+)
+app.command()(translate)
+app.command()(interpolate)
+app.add_typer(registry_app, name="registry")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

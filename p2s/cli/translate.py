@@ -1,0 +1,101 @@
+"""``p2s translate`` and ``p2s interpolate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+
+from p2s.cli.common import err_console, parse_layers, progress_bar, user_errors
+from p2s.utils.errors import P2SError
+
+
+def _translator(checkpoint: Path, device: Optional[str], resize_outputs: bool, randomize_noise: bool, **task_options):
+    from p2s.apis.translator import Translator
+
+    return Translator.from_checkpoint(
+        checkpoint, device=device, resize_outputs=resize_outputs, randomize_noise=randomize_noise, **task_options
+    )
+
+
+def _task_options(resize_factor: Optional[int]) -> dict:
+    """Task settings given on the command line (only those the user set)."""
+    return {} if resize_factor is None else {"resize_factor": resize_factor}
+
+
+@user_errors
+def translate(
+    checkpoint: Annotated[Path, typer.Option(help="pSp or p2s checkpoint (.pt)")],
+    input: Annotated[Path, typer.Option("--input", help="an image, or a folder of images (sorted by name)")],
+    output: Annotated[Path, typer.Option(help="folder for <stem>.png (created)")],
+    device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda if present)")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="images per forward pass")] = 4,
+    resize_outputs: Annotated[bool, typer.Option(help="pool outputs to 256x256")] = False,
+    save_latents: Annotated[bool, typer.Option(help="also write latents/<stem>.npy (n_styles, 512)")] = False,
+    randomize_noise: Annotated[bool, typer.Option(help="fresh noise instead of the stored buffers")] = False,
+    resize_factor: Annotated[Optional[int], typer.Option(help="super-resolution degradation factor (default 16)")] = None,
+    mix: Annotated[int, typer.Option(min=0, help="style-mixing variants per input (<stem>_mix<k>.png)")] = 0,
+    mix_layers: Annotated[Optional[str], typer.Option(help="W+ rows to inject, e.g. 8-17 (default: fine rows)")] = None,
+    mix_alpha: Annotated[Optional[float], typer.Option(help="blend weight of the injected rows (default: replace)")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the random z used for --mix")] = 0,
+) -> None:
+    """Translate images with a pSp / p2s checkpoint (official pre- and post-processing)."""
+    from p2s.apis.files import MixSpec, list_inputs, translate_files
+
+    inputs = list_inputs(input)
+    try:
+        translator = _translator(checkpoint, device, resize_outputs, randomize_noise, **_task_options(resize_factor))
+    except P2SError as err:
+        if resize_factor is not None and "no option 'resize_factor'" in str(err):
+            raise P2SError("--resize-factor applies to super-resolution checkpoints only") from None
+        raise
+    spec = None
+    if mix:
+        layers = parse_layers(mix_layers) if mix_layers else translator.task.mix_layers(translator.num_ws)
+        spec = MixSpec(count=mix, layers=layers, alpha=mix_alpha, seed=seed)
+    output.mkdir(parents=True, exist_ok=True)
+    with progress_bar() as bar:
+        job = bar.add_task("translate", total=len(inputs))
+        report = translate_files(
+            translator,
+            inputs,
+            output,
+            batch_size=batch_size,
+            save_latents=save_latents,
+            mix=spec,
+            on_error=lambda path, msg: err_console.print(f"[yellow]skipped[/] {msg}", highlight=False),
+            on_batch=lambda n: bar.advance(job, n),
+        )
+    err_console.print(
+        f"wrote {report.images} of {len(inputs)} image(s) to {output} "
+        f"({report.seconds_per_image:.3f} s/image on {translator.device})",
+        highlight=False,
+    )
+    if report.failed:
+        err_console.print(f"[red]{len(report.failed)} input(s) failed:[/] " + ", ".join(p.name for p, _ in report.failed))
+        raise typer.Exit(code=1)
+
+
+@user_errors
+def interpolate(
+    image_a: Annotated[Path, typer.Argument(metavar="A", help="first image")],
+    image_b: Annotated[Path, typer.Argument(metavar="B", help="second image")],
+    checkpoint: Annotated[Path, typer.Option(help="pSp or p2s checkpoint (.pt)")],
+    output: Annotated[Path, typer.Option(help="folder for frame_<k>.png and strip.png")],
+    steps: Annotated[int, typer.Option(min=2, help="frames, both ends included")] = 8,
+    device: Annotated[Optional[str], typer.Option(help="cpu or cuda")] = None,
+    resize_outputs: Annotated[bool, typer.Option(help="pool frames to 256x256")] = False,
+) -> None:
+    """Interpolate linearly in W+ between two encoded images."""
+    from p2s.apis.files import save_png
+
+    translator = _translator(checkpoint, device, resize_outputs, False)
+    sources = [translator.task.prepare_source(translator.task.load_source(p)) for p in (image_a, image_b)]
+    frames = translator.interpolate(sources[0], sources[1], steps).to_uint8()
+    output.mkdir(parents=True, exist_ok=True)
+    for k, frame in enumerate(frames):
+        save_png(frame, output / f"frame_{k:03d}.png")
+    save_png(np.concatenate(list(frames), axis=1), output / "strip.png")
+    err_console.print(f"wrote {steps} frames and strip.png to {output}", highlight=False)

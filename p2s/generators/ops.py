@@ -1,0 +1,92 @@
+"""Pure-PyTorch StyleGAN2 ops (no CUDA extensions), so the generator runs anywhere.
+
+``upfirdn2d`` follows the semantics of the official op: upsample by zero insertion,
+pad (negative pads crop), *true* 2-D convolution with a FIR kernel, then decimate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+SQRT2 = math.sqrt(2.0)
+
+
+def fused_leaky_relu(
+    x: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    negative_slope: float = 0.2,
+    scale: float = SQRT2,
+) -> torch.Tensor:
+    """Add a per-channel ``bias`` (dim 1), leaky ReLU, then multiply by ``scale``.
+
+    The sqrt(2) gain keeps activations at unit variance, as StyleGAN2 expects.
+    Works for ``[N, C]`` and ``[N, C, H, W]`` (any rank >= 2) inputs.
+    """
+    if bias is not None:
+        shape = [1, -1] + [1] * (x.ndim - 2)
+        x = x + bias.view(shape).to(x.dtype)
+    return F.leaky_relu(x, negative_slope) * scale
+
+
+def make_fir_kernel(taps: Sequence[float] = (1, 3, 3, 1), gain: float = 1.0) -> torch.Tensor:
+    """Separable 2-D FIR kernel ``outer(k, k) / sum * gain`` as float32.
+
+    ``gain = factor**2`` compensates the energy lost to zero-insertion upsampling.
+    """
+    k = torch.as_tensor(taps, dtype=torch.float32)
+    if k.ndim != 1 or k.numel() == 0:
+        raise ValueError(f"FIR taps must be a non-empty 1-D sequence, got {list(taps)!r}")
+    k2d = torch.outer(k, k)
+    return k2d / k2d.sum() * gain
+
+
+def _zero_insert(x: torch.Tensor, up: int) -> torch.Tensor:
+    """Put ``up - 1`` zeros after every sample along H and W (``[N,C,H,W] -> [N,C,H*up,W*up]``)."""
+    n, c, h, w = x.shape
+    x = x.reshape(n, c, h, 1, w, 1)
+    x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
+    return x.reshape(n, c, h * up, w * up)
+
+
+def _pad_or_crop(x: torch.Tensor, pad0: int, pad1: int) -> torch.Tensor:
+    """Zero-pad ``pad0`` before / ``pad1`` after on H and W; negative values crop."""
+    x = F.pad(x, [max(pad0, 0), max(pad1, 0), max(pad0, 0), max(pad1, 0)])
+    c0, c1 = max(-pad0, 0), max(-pad1, 0)
+    if c0 or c1:
+        x = x[:, :, c0 : x.shape[2] - c1, c0 : x.shape[3] - c1]
+    return x
+
+
+def upfirdn2d(
+    x: torch.Tensor,
+    kernel: torch.Tensor,
+    up: int = 1,
+    down: int = 1,
+    pad: tuple[int, int] = (0, 0),
+) -> torch.Tensor:
+    """Upsample, FIR-filter and downsample ``x`` (NCHW), like the official CUDA op.
+
+    Output side: ``(size * up + pad0 + pad1 - k + down) // down``.  The kernel is
+    flipped so the filtering is a true convolution (matters for asymmetric kernels).
+    """
+    if x.ndim != 4:
+        raise ValueError(f"upfirdn2d expects an NCHW tensor, got shape {list(x.shape)}")
+    if kernel.ndim != 2:
+        raise ValueError(f"upfirdn2d expects a 2-D kernel, got shape {list(kernel.shape)}")
+    if up < 1 or down < 1:
+        raise ValueError(f"upfirdn2d factors must be >= 1, got up={up}, down={down}")
+    n, c = x.shape[:2]
+    if up > 1:
+        x = _zero_insert(x, up)
+    x = _pad_or_crop(x, int(pad[0]), int(pad[1]))
+    h, w = x.shape[2:]
+    weight = torch.flip(kernel, [0, 1]).to(device=x.device, dtype=x.dtype)[None, None]
+    out = F.conv2d(x.reshape(n * c, 1, h, w), weight)
+    out = out.reshape(n, c, out.shape[2], out.shape[3])
+    if down > 1:
+        out = out[:, :, ::down, ::down]
+    return out

@@ -1,0 +1,163 @@
+"""The pSp model: an encoder into W+ of a frozen StyleGAN2 generator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from mmengine.model import BaseModel
+from torch import nn
+
+from p2s.encoders.base import BaseEncoder
+from p2s.generators.base import BaseGenerator
+from p2s.registry import ENCODERS, GENERATORS, MODELS
+from p2s.utils.build import build
+from p2s.utils.errors import P2SError
+
+#: W+ rows are pooled to this size for losses and ``resize_outputs`` (as pSp's face_pool)
+POOLED_SIZE = 256
+
+
+@MODELS.register_module()
+class PSP(BaseModel):
+    """Encoder + generator (``decoder``) + ``latent_avg``, with pSp's module names so
+    official checkpoints map one to one.
+
+    Args:
+        encoder: encoder config; ``num_ws`` and ``w_dim`` come from the generator.
+        generator: generator config (its weights, if any, are loaded by the generator).
+        start_from_latent_avg: add ``latent_avg`` to the codes, so the encoder learns
+            a residual around the average face (all released models do).
+        latent_avg_samples: how many mapping-network samples estimate ``latent_avg``
+            when the generator file carries none (pSp uses 100,000).
+        data_preprocessor: MMEngine data preprocessor config (moves batches to device).
+    """
+
+    def __init__(
+        self,
+        encoder: dict,
+        generator: dict,
+        start_from_latent_avg: bool = True,
+        latent_avg_samples: int = 100_000,
+        data_preprocessor: dict | None = None,
+        init_cfg: dict | None = None,
+    ) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.decoder = build(GENERATORS, generator, BaseGenerator)
+        self.encoder = build(
+            ENCODERS,
+            encoder,
+            BaseEncoder,
+            default_args=dict(num_ws=self.decoder.num_ws, w_dim=self.decoder.w_dim),
+        )
+        if (self.encoder.num_ws, self.encoder.w_dim) != (self.decoder.num_ws, self.decoder.w_dim):
+            raise P2SError(
+                f"encoder makes {self.encoder.num_ws}x{self.encoder.w_dim} codes but the "
+                f"generator takes {self.decoder.num_ws}x{self.decoder.w_dim}"
+            )
+        self.start_from_latent_avg = start_from_latent_avg
+        self.register_buffer("latent_avg", torch.zeros(self.decoder.num_ws, self.decoder.w_dim))
+        if start_from_latent_avg:
+            self._init_latent_avg(latent_avg_samples)
+        self.face_pool = nn.AdaptiveAvgPool2d((POOLED_SIZE, POOLED_SIZE))
+
+    @property
+    def num_ws(self) -> int:
+        return self.decoder.num_ws
+
+    @property
+    def learn_in_w(self) -> bool:
+        return self.encoder.learns_in_w
+
+    def _init_latent_avg(self, samples: int) -> None:
+        """Use the generator file's mean W, or estimate one when the file had none."""
+        stored = getattr(self.decoder, "file_latent_avg", None)
+        if stored is not None:
+            self.set_latent_avg(stored)
+        elif getattr(self.decoder, "weights_path", None):
+            self.set_latent_avg(self.decoder.mean_latent(samples))
+
+    def set_latent_avg(self, latent_avg: torch.Tensor) -> None:
+        """Store ``latent_avg`` in any official shape: ``[num_ws, w]``, ``[1, w]`` or ``[w]``."""
+        self.latent_avg.copy_(expand_latent_avg(latent_avg, self.num_ws, self.decoder.w_dim))
+
+    # --- inference ---------------------------------------------------------------
+    def encode(self, sources: torch.Tensor) -> torch.Tensor:
+        """Codes fed to the generator, ``[N, num_ws, w_dim]``, ``latent_avg`` included."""
+        codes = self.encoder(sources)
+        if codes.ndim == 2:
+            codes = codes.unsqueeze(1).expand(-1, self.num_ws, -1)
+        if self.start_from_latent_avg:
+            codes = codes + self.latent_avg.unsqueeze(0)
+        return codes
+
+    def decode(self, codes: torch.Tensor, noise_mode: str = "const", resize: bool = False) -> torch.Tensor:
+        """Generator image for W+ ``codes``; pooled to 256x256 when ``resize``."""
+        images = self.decoder.synthesis(codes, noise_mode=noise_mode)
+        return self.face_pool(images) if resize else images
+
+    @staticmethod
+    def mix_codes(
+        codes: torch.Tensor,
+        inject: torch.Tensor,
+        layers: Sequence[int],
+        alpha: float | None = None,
+    ) -> torch.Tensor:
+        """Replace (or blend by ``alpha``) the W+ rows ``layers`` of ``codes`` with ``inject``.
+
+        This is pSp's multi-modal synthesis: the rows come from another latent, e.g.
+        the mapping network's W of random z, so coarse structure stays and style varies.
+        """
+        num_ws = codes.shape[1]
+        bad = [i for i in layers if not 0 <= i < num_ws]
+        if bad:
+            raise P2SError(f"mix layers {bad} are outside 0..{num_ws - 1}")
+        if inject.ndim == 2:
+            inject = inject.unsqueeze(1).expand(-1, num_ws, -1)
+        mixed = codes.clone()
+        index = list(layers)
+        if alpha is None:
+            mixed[:, index] = inject[:, index].to(mixed)
+        else:
+            mixed[:, index] = alpha * inject[:, index].to(mixed) + (1 - alpha) * codes[:, index]
+        return mixed
+
+    def style_mix(
+        self,
+        sources: torch.Tensor,
+        inject: torch.Tensor,
+        layers: Sequence[int],
+        alpha: float | None = None,
+        noise_mode: str = "const",
+        resize: bool = False,
+    ) -> torch.Tensor:
+        """Translate ``sources`` with rows ``layers`` taken from the W+ latent ``inject``."""
+        codes = self.mix_codes(self.encode(sources), inject, layers, alpha)
+        return self.decode(codes, noise_mode=noise_mode, resize=resize)
+
+    def forward(self, inputs: torch.Tensor, data_samples=None, mode: str = "tensor"):
+        """MMEngine entry point: ``tensor`` and ``predict`` return images (predict also
+        the codes)."""
+        if mode == "tensor":
+            return self.decode(self.encode(inputs))
+        if mode == "predict":
+            codes = self.encode(inputs)
+            return dict(images=self.decode(codes), latents=codes)
+        raise P2SError(f"PSP.forward mode must be 'tensor' or 'predict', got {mode!r}")
+
+
+def expand_latent_avg(latent_avg: torch.Tensor, num_ws: int, w_dim: int) -> torch.Tensor:
+    """Bring a stored mean latent to ``[num_ws, w_dim]``.
+
+    Official files hold ``[num_ws, w]`` (W+ encoders; rows used as stored), ``[1, w]``
+    (``learn_in_w``) or ``[w]`` (estimated in training); the last two broadcast to every
+    row, exactly as the official forward adds them.
+    """
+    latent_avg = torch.as_tensor(latent_avg, dtype=torch.float32).detach()
+    rows = latent_avg.reshape(-1, latent_avg.shape[-1])
+    if rows.shape[-1] != w_dim or rows.shape[0] not in (1, num_ws):
+        raise P2SError(
+            f"latent_avg of shape {list(latent_avg.shape)} fits neither [{num_ws}, {w_dim}], "
+            f"[1, {w_dim}] nor [{w_dim}]"
+        )
+    return rows.expand(num_ws, w_dim).clone()

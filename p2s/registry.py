@@ -1,0 +1,64 @@
+"""Every p2s registry, in one place (scope ``p2s``).
+
+Runner-facing registries are children of MMEngine's roots so that ``Runner.from_cfg``
+finds p2s classes under ``default_scope='p2s'``.  The domain registries (backbones,
+encoders, generators, losses, tasks) stand alone: MMEngine allows only one child per
+scope under a root, and keeping them separate gives typed groups and a per-group
+``p2s registry list``.  Each registry imports its ``locations`` lazily on first use.
+"""
+
+from mmengine.registry import DATASETS as MMENGINE_DATASETS
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import METRICS as MMENGINE_METRICS
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
+from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
+from mmengine.registry import Registry
+
+# --- Runner-facing (children of the MMEngine roots) --------------------------------
+MODELS = Registry("model", parent=MMENGINE_MODELS, scope="p2s", locations=["p2s.models"])
+DATASETS = Registry("dataset", parent=MMENGINE_DATASETS, scope="p2s", locations=["p2s.datasets"])
+TRANSFORMS = Registry(
+    "transform", parent=MMENGINE_TRANSFORMS, scope="p2s", locations=["p2s.datasets.transforms"]
+)
+HOOKS = Registry("hook", parent=MMENGINE_HOOKS, scope="p2s", locations=["p2s.engine.hooks"])
+METRICS = Registry("metric", parent=MMENGINE_METRICS, scope="p2s", locations=["p2s.evaluation"])
+OPTIMIZERS = Registry(
+    "optimizer", parent=MMENGINE_OPTIMIZERS, scope="p2s", locations=["p2s.engine.optimizers"]
+)
+VISUALIZERS = Registry(
+    "visualizer", parent=MMENGINE_VISUALIZERS, scope="p2s", locations=["p2s.visualization"]
+)
+VISBACKENDS = Registry(
+    "vis_backend", parent=MMENGINE_VISBACKENDS, scope="p2s", locations=["p2s.visualization"]
+)
+
+# --- Domain registries (standalone) -------------------------------------------------
+#: image -> dict of named multi-scale features (``BaseBackbone``)
+BACKBONES = Registry("backbone", scope="p2s", locations=["p2s.backbones"])
+#: image -> ``[N, num_ws, w_dim]`` (W+) or ``[N, w_dim]`` (W) codes (``BaseEncoder``)
+ENCODERS = Registry("encoder", scope="p2s", locations=["p2s.encoders"])
+#: ``ws`` -> image (``BaseGenerator``)
+GENERATORS = Registry("generator", scope="p2s", locations=["p2s.generators"])
+#: (pred, target, ...) -> scalar tensor
+LOSSES = Registry("loss", scope="p2s", locations=["p2s.losses"])
+#: task adapters: source channels, pre-processing, pipelines, mixing layers (``TaskAdapter``)
+TASKS = Registry("task", scope="p2s", locations=["p2s.tasks"])
+
+#: the groups ``p2s registry list`` shows, by name
+ALL_REGISTRIES = {
+    "backbones": BACKBONES,
+    "encoders": ENCODERS,
+    "generators": GENERATORS,
+    "losses": LOSSES,
+    "tasks": TASKS,
+    "models": MODELS,
+    "datasets": DATASETS,
+    "transforms": TRANSFORMS,
+    "hooks": HOOKS,
+    "metrics": METRICS,
+    "optimizers": OPTIMIZERS,
+    "visualizers": VISUALIZERS,
+}

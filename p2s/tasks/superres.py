@@ -1,0 +1,37 @@
+"""Super-resolution: a degraded face -> a sharp one."""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+
+from p2s.datasets.transforms.official import official_source_tensor
+from p2s.registry import TASKS
+from p2s.tasks.base import SOURCE_SIZE, TaskAdapter
+from p2s.utils.errors import P2SError
+
+#: the paper's down-sampling factors
+SUPERRES_FACTORS = (1, 2, 4, 8, 16, 32)
+
+
+@TASKS.register_module()
+class SuperResolution(TaskAdapter):
+    """RGB face degraded by ``resize_factor`` with the official bicubic filter (16 as in
+    the official demo), resized back to 256, then encoded.
+
+    Args:
+        resize_factor: one of 1, 2, 4, 8, 16, 32.
+    """
+
+    name = "superres"
+    official_dataset_types = ("celebs_super_resolution",)
+
+    def __init__(self, resize_factor: int = 16) -> None:
+        if resize_factor not in SUPERRES_FACTORS:
+            raise P2SError(f"resize_factor must be one of {SUPERRES_FACTORS}, got {resize_factor}")
+        self.resize_factor = resize_factor
+
+    def prepare_source(self, image: Image.Image) -> torch.Tensor:
+        return official_source_tensor(
+            image.convert("RGB"), "superres", resize_factor=self.resize_factor, size=SOURCE_SIZE
+        )

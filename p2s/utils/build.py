@@ -1,0 +1,85 @@
+"""Typed builds from registries, with one-line errors that suggest close names."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Any, TypeVar
+
+from mmengine.registry import Registry, init_default_scope
+
+from p2s.utils.errors import P2SError
+
+T = TypeVar("T")
+
+
+def registered_names(registry: Registry) -> list[str]:
+    """Names in ``registry`` after its lazy ``locations`` were imported."""
+    registry.import_from_location()
+    return sorted(registry.module_dict)
+
+
+def _unknown_type_message(registry: Registry, name: str) -> str:
+    names = registered_names(registry)
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return (
+        f"unknown {registry.name} type '{name}' (registry p2s::{registry.name}; "
+        f"registered: {', '.join(names) or 'none'}).{hint}"
+    )
+
+
+def build(
+    registry: Registry,
+    cfg: dict | T,
+    base: type[T] | None = None,
+    default_args: dict[str, Any] | None = None,
+) -> T:
+    """Build ``cfg`` (a dict with ``type``) from ``registry`` and check its class.
+
+    An already built object of the right class passes through.  Arguments in
+    ``default_args`` fill only what the config leaves out.  Unknown types and bad
+    arguments raise :class:`P2SError` with one readable line.
+    """
+    if base is not None and isinstance(cfg, base):
+        return cfg
+    if not isinstance(cfg, dict) or "type" not in cfg:
+        raise P2SError(f"a {registry.name} config must be a dict with a 'type' key, got {cfg!r}")
+    init_default_scope("p2s")
+    args = dict(cfg)
+    type_name = args.pop("type")
+    if isinstance(type_name, str):
+        cls = registry.get(type_name)
+        if cls is None:
+            raise P2SError(_unknown_type_message(registry, type_name))
+    else:
+        cls = type_name
+    for key, value in (default_args or {}).items():
+        args.setdefault(key, value)
+    _check_arguments(cls, args, registry.name)
+    obj = cls(**args)
+    if base is not None and not isinstance(obj, base):
+        raise P2SError(
+            f"{registry.name} type '{getattr(cls, '__name__', cls)}' built a "
+            f"{type(obj).__name__}, which is not a {base.__name__}"
+        )
+    return obj
+
+
+def _check_arguments(cls: Any, args: dict[str, Any], group: str) -> None:
+    """Reject keyword arguments the constructor does not take, naming the close ones."""
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    for key in args:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise P2SError(
+                f"{group} '{getattr(cls, '__name__', cls)}' has no option '{key}' "
+                f"(options: {', '.join(accepted)}).{hint}"
+            )

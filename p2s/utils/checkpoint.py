@@ -1,0 +1,112 @@
+"""Safe checkpoint I/O.
+
+Everything is read with ``torch.load(weights_only=True)``: no pickled code ever runs.
+Writes go to a temporary file in the same folder and are renamed into place, so an
+interrupted write never leaves a truncated checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from p2s.utils.errors import CheckpointMismatchError, MissingWeightsError, P2SError
+
+
+def load_checkpoint_file(
+    path: str | os.PathLike, what: str = "checkpoint", how_to_get: str = ""
+) -> Any:
+    """Load ``path`` on the CPU with ``weights_only=True``, with one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingWeightsError(
+            what, str(path.resolve()), how_to_get or "Check the path (nothing is downloaded)."
+        )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "unsupported object"
+        raise P2SError(
+            f"{what} '{path}' holds pickled Python objects that safe loading refuses "
+            f"({first}). Re-save it as plain tensors and dicts, or convert it with "
+            f"'p2s convert'."
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise P2SError(f"{what} '{path}' is not a readable PyTorch file ({first}).") from None
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary sibling file, then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+#: keys a file may lack without harm: PyTorch fills BatchNorm counters in on load
+ALWAYS_OPTIONAL = ("num_batches_tracked",)
+
+
+def describe_mismatch(
+    expected: nn.Module | Mapping[str, torch.Tensor],
+    state_dict: Mapping[str, torch.Tensor],
+    ignore_missing: tuple[str, ...] = (),
+    limit: int = 6,
+) -> str | None:
+    """One readable diff of keys and shapes between a model and ``state_dict``.
+
+    ``expected`` is a module or its (partial) state dict.  Returns ``None`` when the
+    state dict fits.  Missing keys ending in one of ``ignore_missing`` are tolerated
+    (e.g. constant FIR kernels absent from some circulated files).
+    """
+    if isinstance(expected, nn.Module):
+        expected = expected.state_dict()
+    ignore_missing = tuple(ignore_missing) + ALWAYS_OPTIONAL
+    missing = [k for k in expected if k not in state_dict and not k.endswith(ignore_missing)]
+    unexpected = [k for k in state_dict if k not in expected]
+    shapes = [
+        f"{k} {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in expected
+        if k in state_dict
+        and hasattr(state_dict[k], "shape")
+        and tuple(state_dict[k].shape) != tuple(expected[k].shape)
+    ]
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("shape", shapes)):
+        if items:
+            shown = ", ".join(items[:limit]) + (f", ... (+{len(items) - limit})" if len(items) > limit else "")
+            parts.append(f"{len(items)} {label}: {shown}")
+    return "; ".join(parts) or None
+
+
+def load_state_dict_strict(
+    module: nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    source: str,
+    ignore_missing: tuple[str, ...] = (),
+) -> None:
+    """Load ``state_dict`` strictly, reporting a mismatch as one :class:`P2SError` line."""
+    diff = describe_mismatch(module, state_dict, ignore_missing)
+    if diff:
+        raise CheckpointMismatchError(f"{source} does not match {type(module).__name__}: {diff}")
+    module.load_state_dict(dict(state_dict), strict=False)
+
+
+def strip_prefix(state_dict: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """The entries of ``state_dict`` under ``prefix``, with the prefix removed."""
+    return {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}

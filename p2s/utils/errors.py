@@ -1,0 +1,21 @@
+"""User-facing errors.
+
+A :class:`P2SError` carries one line that says what went wrong and what to do; the CLI
+prints it without a traceback and exits with code 2.
+"""
+
+
+class P2SError(Exception):
+    """An error caused by the user's input (file, config, option), not by a bug."""
+
+
+class MissingWeightsError(P2SError, FileNotFoundError):
+    """A weight file that p2s needs is not on disk (nothing is ever downloaded)."""
+
+    def __init__(self, what: str, path: str, how_to_get: str) -> None:
+        super().__init__(f"{what} not found at '{path}'. {how_to_get}")
+        self.path = path
+
+
+class CheckpointMismatchError(P2SError):
+    """A state dict does not fit the model it is loaded into."""

@@ -1,0 +1,98 @@
+"""StyleGAN2 layers: the batched modulated conv equals the per-sample definition."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from p2s.generators.layers import (
+    EqualLinear,
+    ModulatedConv2d,
+    PixelNorm,
+    StyledConv,
+    ToRGB,
+    Upsample,
+    modulated_conv2d_reference,
+)
+from p2s.generators.ops import make_fir_kernel, upfirdn2d
+
+
+def per_sample_modconv(conv: ModulatedConv2d, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    """Written from the paper: modulate and demodulate the weight per sample, then convolve."""
+    out_ch, in_ch, k, _ = conv.weight.shape[1:]
+    scale = 1 / math.sqrt(in_ch * k * k)
+    s = F.linear(style, conv.modulation.weight / math.sqrt(style.shape[1]), conv.modulation.bias)
+    results = []
+    for b in range(x.shape[0]):
+        w = scale * conv.weight[0] * s[b][None, :, None, None]  # [out, in, k, k]
+        if conv.demodulate:
+            norm = torch.sqrt((w**2).sum(dim=(1, 2, 3)) + 1e-8)
+            w = w / norm[:, None, None, None]
+        if conv.upsample:
+            y = F.conv_transpose2d(x[b : b + 1], w.permute(1, 0, 2, 3), stride=2)
+            y = upfirdn2d(y, make_fir_kernel((1, 3, 3, 1), gain=4), pad=(1, 1))
+        else:
+            y = F.conv2d(x[b : b + 1], w, padding=k // 2)
+        results.append(y)
+    return torch.cat(results)
+
+
+@pytest.mark.parametrize("upsample", [False, True])
+@pytest.mark.parametrize("demodulate", [True, False])
+def test_modulated_conv_matches_per_sample(demodulate, upsample):
+    torch.manual_seed(0)
+    conv = ModulatedConv2d(5, 7, 3, style_dim=6, demodulate=demodulate, upsample=upsample).double()
+    with torch.no_grad():
+        conv.modulation.bias.normal_()  # make styles differ a lot between channels
+    x = torch.randn(3, 5, 8, 8, dtype=torch.float64)
+    style = torch.randn(3, 6, dtype=torch.float64)
+    fast = conv(x, style)
+    expected = per_sample_modconv(conv, x, style)
+    assert fast.shape == ((3, 7, 16, 16) if upsample else (3, 7, 8, 8))
+    torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-7)
+    slow = modulated_conv2d_reference(conv, x, style)
+    torch.testing.assert_close(slow, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_modulated_conv_float32_close_to_reference():
+    torch.manual_seed(1)
+    conv = ModulatedConv2d(16, 8, 3, style_dim=8, upsample=True)
+    x, style = torch.randn(2, 16, 4, 4), torch.randn(2, 8)
+    slow = modulated_conv2d_reference(conv, x, style)
+    torch.testing.assert_close(conv(x, style), slow, rtol=1e-4, atol=1e-5)
+
+
+def test_equal_linear_runtime_scaling():
+    lin = EqualLinear(4, 3, bias_init=1.0, lr_mul=0.01, activation=None)
+    x = torch.randn(2, 4)
+    expected = x @ (lin.weight * 0.01 / 2).t() + lin.bias * 0.01
+    torch.testing.assert_close(lin(x), expected)
+    assert torch.all(lin.bias == 1.0)
+    with pytest.raises(ValueError, match="fused_lrelu"):
+        EqualLinear(2, 2, activation="relu")
+
+
+def test_pixel_norm_unit_rms():
+    out = PixelNorm()(torch.randn(3, 10) * 7)
+    torch.testing.assert_close(out.square().mean(dim=1), torch.ones(3))
+
+
+def test_upsample_doubles_and_keeps_dc_gain():
+    up = Upsample((1, 3, 3, 1), factor=2)
+    assert up.pad == (2, 1)
+    out = up(torch.ones(1, 2, 6, 6))
+    assert out.shape == (1, 2, 12, 12)
+    torch.testing.assert_close(out[:, :, 2:-2, 2:-2], torch.ones(1, 2, 8, 8))
+
+
+def test_parameter_names_follow_rosinality():
+    conv_keys = set(StyledConv(4, 4, 3, 8, upsample=True).state_dict())
+    assert conv_keys == {
+        "conv.weight", "conv.blur.kernel", "conv.modulation.weight", "conv.modulation.bias",
+        "noise.weight", "activate.bias",
+    }
+    assert set(ToRGB(4, 8).state_dict()) == {
+        "bias", "upsample.kernel", "conv.weight", "conv.modulation.weight", "conv.modulation.bias",
+    }
+    assert "upsample.kernel" not in ToRGB(4, 8, upsample=False).state_dict()

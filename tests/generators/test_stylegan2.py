@@ -1,0 +1,215 @@
+"""StyleGAN2Generator: rosinality layout, weight loading, latents and noise modes."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from p2s.generators import BaseGenerator, StyleGAN2Generator, check_shape
+from p2s.registry import GENERATORS
+from p2s.utils.build import build
+from p2s.utils.errors import CheckpointMismatchError, MissingWeightsError
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = dict(resolution=16, w_dim=8, n_mlp=2, channel_max=16, channel_multiplier=1)
+
+
+def shared_dir() -> Path:
+    """``shared/`` beside the repo (or ``$P2S_SHARED``); skip when absent unless required."""
+    path = Path(os.environ.get("P2S_SHARED", REPO.parent / "shared"))
+    if not (path / "formats").is_dir():
+        if os.environ.get("P2S_REQUIRE_SHARED") == "1":
+            pytest.fail(f"P2S_REQUIRE_SHARED=1 but {path / 'formats'} does not exist")
+        pytest.skip(f"format manifests not found at {path / 'formats'} (set P2S_SHARED)")
+    return path
+
+
+def read_manifest(path: Path) -> list[tuple[str, list[int], str]]:
+    """``(key, shape, kind)`` rows of a manifest ``.tsv`` (comments and header skipped)."""
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    header, *rows = (ln.split("\t") for ln in lines)
+    assert header[:4] == ["key", "shape", "dtype", "kind"]
+    return [(key, json.loads(shape), kind) for key, shape, _dtype, kind in rows]
+
+
+@pytest.fixture
+def tiny() -> StyleGAN2Generator:
+    torch.manual_seed(0)
+    return StyleGAN2Generator(**TINY).eval()
+
+
+# --- layout ------------------------------------------------------------------------
+@pytest.mark.parametrize("resolution", [256, 1024])
+def test_state_dict_matches_official_manifest(resolution):
+    rows = read_manifest(shared_dir() / "formats" / f"stylegan2_g_ema_{resolution}_config-f.tsv")
+    model = StyleGAN2Generator(resolution=resolution)
+    own = model.state_dict()
+    assert list(own) == [key for key, _, _ in rows]  # same keys, same order
+    assert {k: list(v.shape) for k, v in own.items()} == {k: s for k, s, _ in rows}
+    params = {k for k, _ in model.named_parameters()}
+    assert params == {k for k, _, kind in rows if kind == "param"}
+    model.load_state_dict({k: torch.zeros(s) for k, s, _ in rows}, strict=True)
+    assert model.num_ws == {256: 14, 1024: 18}[resolution]
+
+
+def test_fir_kernels_are_the_official_constants(tiny):
+    taps = torch.tensor([1.0, 3, 3, 1])
+    expected = torch.outer(taps, taps) / 64 * 4
+    kernels = {k: v for k, v in tiny.state_dict().items() if k.endswith(".kernel")}
+    assert set(kernels) == {"convs.0.conv.blur.kernel", "convs.2.conv.blur.kernel",
+                            "to_rgbs.0.upsample.kernel", "to_rgbs.1.upsample.kernel"}
+    for value in kernels.values():
+        torch.testing.assert_close(value, expected)
+
+
+@pytest.mark.parametrize("resolution,num_ws", [(8, 4), (16, 6), (64, 10), (256, 14), (1024, 18)])
+def test_num_ws_and_noise_layers(resolution, num_ws):
+    model = StyleGAN2Generator(resolution=resolution, w_dim=4, n_mlp=1, channel_max=4)
+    assert model.num_ws == num_ws == 2 * (resolution.bit_length() - 1) - 2
+    sizes = [b.shape[-1] for b in model.noises.buffers()]
+    assert len(sizes) == num_ws - 1 and sizes[-1] == resolution and sizes[0] == 4
+
+
+@pytest.mark.parametrize("resolution", [4, 12, 2048, 0, "256"])
+def test_rejects_bad_resolution(resolution):
+    with pytest.raises(ValueError, match="power of two between 8 and 1024"):
+        StyleGAN2Generator(resolution=resolution)
+
+
+def test_registered_and_buildable():
+    model = build(GENERATORS, dict(type="StyleGAN2Generator", **TINY), base=BaseGenerator)
+    assert isinstance(model, StyleGAN2Generator) and model.resolution == 16
+
+
+# --- synthesis ---------------------------------------------------------------------
+def test_tiny_generator_smoke(tiny):
+    with torch.no_grad():
+        img = tiny.generate_from_z(torch.randn(2, 8))
+    assert img.shape == (2, 3, 16, 16)
+    assert torch.isfinite(img).all()
+
+
+def test_noise_modes(tiny):
+    ws = torch.randn(2, tiny.num_ws, 8)
+    with torch.no_grad():
+        for conv in [tiny.conv1, *tiny.convs]:
+            conv.noise.weight.fill_(0.5)  # make noise visible in the output
+        const_a, const_b = tiny(ws, "const"), tiny(ws, "const")
+        rand_a, rand_b = tiny(ws, "random"), tiny(ws, "random")
+        none = tiny.synthesis(ws, "none")
+        zeros = [torch.zeros(1, 1, b.shape[-1], b.shape[-1]) for b in tiny.noises.buffers()]
+        explicit = tiny.synthesis(ws, "random", noise=zeros)
+    assert torch.equal(const_a, const_b)
+    assert not torch.allclose(rand_a, rand_b)
+    assert not torch.allclose(const_a, none)
+    torch.testing.assert_close(explicit, none)
+    with pytest.raises(ValueError, match="noise_mode"):
+        tiny(ws, "fresh")
+
+
+def test_w_input_equals_repeated_wplus(tiny):
+    w = torch.randn(2, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(tiny(w), tiny(w[:, None].repeat(1, tiny.num_ws, 1)))
+
+
+def test_wplus_rows_reach_their_layers(tiny):
+    """Changing only the last W+ row (last ToRGB) must change the image."""
+    ws = torch.randn(1, tiny.num_ws, 8)
+    other = ws.clone()
+    other[:, -1] += 1
+    with torch.no_grad():
+        assert not torch.allclose(tiny(ws), tiny(other))
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 8), (2, 6, 9), (2, 9), (6, 8, 1, 1)])
+def test_bad_ws_shape_names_expected(tiny, shape):
+    with pytest.raises(ValueError, match=r"expected shape \[\*, (6, )?8\]"):
+        tiny(torch.randn(*shape))
+
+
+def test_check_shape_wildcards():
+    check_shape(torch.zeros(3, 4), [None, 4], "x")
+    with pytest.raises(ValueError, match=r"x: expected shape \[\*, 5\] .*got \[3, 4\]"):
+        check_shape(torch.zeros(3, 4), [None, 5], "x")
+
+
+# --- latents -----------------------------------------------------------------------
+def test_mean_latent_deterministic(tiny):
+    a = tiny.mean_latent(1000, seed=3, chunk=300)
+    b = tiny.mean_latent(1000, seed=3, chunk=1000)
+    c = tiny.mean_latent(1000, seed=4)
+    assert a.shape == (8,)
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, c)
+
+
+def test_truncation(tiny):
+    z = torch.randn(4, 8)
+    center = torch.randn(8)
+    with torch.no_grad():
+        w = tiny.mapping(z)
+        torch.testing.assert_close(tiny.mapping(z, truncation=1.0, truncation_latent=center), w)
+        collapsed = tiny.mapping(z, truncation=0.0, truncation_latent=center)
+        torch.testing.assert_close(collapsed, center.expand(4, 8))
+    with pytest.raises(ValueError, match="truncation_latent"):
+        tiny.mapping(z, truncation=0.5)
+
+
+# --- weight files --------------------------------------------------------------------
+def test_load_weights_with_latent_avg(tiny, tmp_path):
+    path = tmp_path / "g.pt"
+    latent_avg = torch.randn(8)
+    torch.save({"g_ema": tiny.state_dict(), "latent_avg": latent_avg}, path)
+    torch.manual_seed(1)
+    loaded = StyleGAN2Generator(**TINY, weights=str(path)).eval()
+    torch.testing.assert_close(loaded.file_latent_avg, latent_avg)
+    assert "latent_avg" not in loaded.state_dict()
+    ws = torch.randn(1, tiny.num_ws, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(ws), tiny(ws))
+        torch.testing.assert_close(loaded.mapping(torch.zeros(1, 8), 0.0), latent_avg[None])
+
+
+def test_load_bare_state_dict_without_kernels(tiny, tmp_path):
+    path = tmp_path / "bare.pt"
+    torch.save({k: v for k, v in tiny.state_dict().items() if not k.endswith(".kernel")}, path)
+    model = StyleGAN2Generator(**TINY)
+    model.load_weights(path)
+    assert model.file_latent_avg is None
+    torch.testing.assert_close(model.noises.noise_3, tiny.noises.noise_3)
+
+
+def test_load_wrong_shape_is_one_line_naming_key(tiny, tmp_path):
+    state = tiny.state_dict()
+    state["convs.1.conv.weight"] = torch.zeros(1, 2, 2, 3, 3)
+    path = tmp_path / "bad.pt"
+    torch.save({"g_ema": state}, path)
+    with pytest.raises(CheckpointMismatchError) as info:
+        StyleGAN2Generator(**TINY).load_weights(path)
+    message = str(info.value)
+    assert "convs.1.conv.weight" in message and "\n" not in message
+
+
+def test_load_missing_file(tmp_path):
+    path = tmp_path / "nope" / "stylegan2-ffhq-config-f.pt"
+    with pytest.raises(MissingWeightsError) as info:
+        StyleGAN2Generator(**TINY, weights=path)
+    assert str(path.resolve()) in str(info.value)
+
+
+def test_load_wrong_key_says_so(tiny, tmp_path):
+    path = tmp_path / "g_only.pt"
+    torch.save({"g": tiny.state_dict(), "d": {}}, path)
+    with pytest.raises(CheckpointMismatchError, match="no 'g_ema' entry"):
+        StyleGAN2Generator(**TINY, weights=path)
+    StyleGAN2Generator(**TINY, weights=path, weights_key="g")
+
+
+def test_gradients_reach_ws(tiny):
+    """pSp trains the encoder through the frozen generator, so ws must get gradients."""
+    ws = torch.randn(2, tiny.num_ws, 8, requires_grad=True)
+    tiny(ws).square().mean().backward()
+    assert ws.grad is not None and torch.isfinite(ws.grad).all() and ws.grad.abs().sum() > 0

@@ -126,6 +126,8 @@ class StyleGAN2Generator(BaseGenerator):
             size = noise_size(i)
             self.noises.register_buffer(f"noise_{i}", torch.randn(1, 1, size, size))
         self.register_buffer("latent_avg", None, persistent=False)
+        #: the file the weights came from (``None`` for random init)
+        self.weights_path: str | None = None
         if weights is not None:
             self.load_weights(weights, key=weights_key)
 
@@ -257,6 +259,7 @@ class StyleGAN2Generator(BaseGenerator):
             self, state_dict, source=f"StyleGAN2 weights '{path}'", ignore_missing=(".kernel",)
         )
         self.latent_avg = self._checked_latent_avg(latent_avg, path)
+        self.weights_path = str(path)
 
     def _split_checkpoint(
         self, ckpt: Mapping[str, Any], key: str, path: str | os.PathLike

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from torch import nn
 
@@ -75,6 +76,11 @@ class PSP(BaseModel):
         if stored is not None:
             self.set_latent_avg(stored)
         elif getattr(self.decoder, "weights_path", None):
+            print_log(
+                f"{self.decoder.weights_path} carries no latent_avg: estimating it as the mean "
+                f"of {samples:,} mapping-network samples (seed 0)",
+                logger="current",
+            )
             self.set_latent_avg(self.decoder.mean_latent(samples))
 
     def set_latent_avg(self, latent_avg: torch.Tensor) -> None:

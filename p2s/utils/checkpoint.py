@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,9 @@ import torch
 from torch import nn
 
 from p2s.utils.errors import CheckpointMismatchError, MissingWeightsError, P2SError
+
+#: terminal colour codes PyTorch puts in its messages
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def load_checkpoint_file(
@@ -33,14 +36,22 @@ def load_checkpoint_file(
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else "unsupported object"
+        text = _ANSI_ESCAPE.sub("", str(err))
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        if refused is None:
+            # not a refused object but a stream the safe unpickler cannot parse
+            detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+            first = detail.group(1).strip() if detail else type(err).__name__
+            raise P2SError(f"{what} '{path}' is not a readable PyTorch file ({first}).") from None
         raise P2SError(
             f"{what} '{path}' holds pickled Python objects that safe loading refuses "
-            f"({first}). Re-save it as plain tensors and dicts, or convert it with "
+            f"({refused.group(1)}). Re-save it as plain tensors and dicts, or convert it with "
             f"'p2s convert'."
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    except Exception as err:  # noqa: BLE001 - on garbage the unpickler raises anything (KeyError, ...)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        if not isinstance(err, (RuntimeError, OSError)) or not first:
+            first = f"{type(err).__name__}: {first}" if first else type(err).__name__
         raise P2SError(f"{what} '{path}' is not a readable PyTorch file ({first}).") from None
 
 

@@ -7,6 +7,16 @@ scope under a root, and keeping them separate gives typed groups and a per-group
 ``p2s registry list``.  Each registry imports its ``locations`` lazily on first use.
 """
 
+from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
+from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
+from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
+from mmengine.registry import LOG_PROCESSORS as MMENGINE_LOG_PROCESSORS
+from mmengine.registry import LOOPS as MMENGINE_LOOPS
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
+from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
+from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import METRICS as MMENGINE_METRICS
@@ -20,6 +30,9 @@ from mmengine.registry import Registry
 # --- Runner-facing (children of the MMEngine roots) --------------------------------
 MODELS = Registry("model", parent=MMENGINE_MODELS, scope="p2s", locations=["p2s.models"])
 DATASETS = Registry("dataset", parent=MMENGINE_DATASETS, scope="p2s", locations=["p2s.datasets"])
+DATA_SAMPLERS = Registry(
+    "data sampler", parent=MMENGINE_DATA_SAMPLERS, scope="p2s", locations=["p2s.datasets"]
+)
 TRANSFORMS = Registry(
     "transform", parent=MMENGINE_TRANSFORMS, scope="p2s", locations=["p2s.datasets.transforms"]
 )
@@ -29,11 +42,25 @@ OPTIMIZERS = Registry(
     "optimizer", parent=MMENGINE_OPTIMIZERS, scope="p2s", locations=["p2s.engine.optimizers"]
 )
 VISUALIZERS = Registry(
-    "visualizer", parent=MMENGINE_VISUALIZERS, scope="p2s", locations=["p2s.visualization"]
+    "visualizer", parent=MMENGINE_VISUALIZERS, scope="p2s", locations=["p2s.engine"]
 )
 VISBACKENDS = Registry(
-    "vis_backend", parent=MMENGINE_VISBACKENDS, scope="p2s", locations=["p2s.visualization"]
+    "vis_backend", parent=MMENGINE_VISBACKENDS, scope="p2s", locations=["p2s.engine"]
 )
+
+# Children p2s adds nothing to: they exist so that building MMEngine's own loops,
+# wrappers and schedulers under ``default_scope='p2s'`` finds a p2s node (no warnings).
+LOOPS = Registry("loop", parent=MMENGINE_LOOPS, scope="p2s")
+OPTIM_WRAPPERS = Registry("optim_wrapper", parent=MMENGINE_OPTIM_WRAPPERS, scope="p2s")
+OPTIM_WRAPPER_CONSTRUCTORS = Registry(
+    "optimizer wrapper constructor", parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, scope="p2s"
+)
+PARAM_SCHEDULERS = Registry("parameter scheduler", parent=MMENGINE_PARAM_SCHEDULERS, scope="p2s")
+LOG_PROCESSORS = Registry("log_processor", parent=MMENGINE_LOG_PROCESSORS, scope="p2s")
+EVALUATOR = Registry("evaluator", parent=MMENGINE_EVALUATOR, scope="p2s")
+MODEL_WRAPPERS = Registry("model_wrapper", parent=MMENGINE_MODEL_WRAPPERS, scope="p2s")
+WEIGHT_INITIALIZERS = Registry("weight initializer", parent=MMENGINE_WEIGHT_INITIALIZERS, scope="p2s")
+FUNCTIONS = Registry("function", parent=MMENGINE_FUNCTIONS, scope="p2s")
 
 # --- Domain registries (standalone) -------------------------------------------------
 #: image -> dict of named multi-scale features (``BaseBackbone``)
@@ -56,6 +83,7 @@ ALL_REGISTRIES = {
     "tasks": TASKS,
     "models": MODELS,
     "datasets": DATASETS,
+    "samplers": DATA_SAMPLERS,
     "transforms": TRANSFORMS,
     "hooks": HOOKS,
     "metrics": METRICS,

@@ -122,6 +122,7 @@ def build_task(task_cfg: dict, **options: Any) -> TaskAdapter:
 def build_translation_model(checkpoint: TranslationCheckpoint, source: str) -> PSP:
     """Build the model of ``checkpoint`` and load its weights strictly."""
     model_cfg = without_weight_files(checkpoint.model)
+    model_cfg.pop("losses", None)  # training only; their networks need their own files
     model = build(MODELS, model_cfg, PSP)
     state = dict(checkpoint.state_dict)
     if "latent_avg" in state:

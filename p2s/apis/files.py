@@ -111,6 +111,11 @@ def translate_files(
     partial batch is processed."""
     if batch_size < 1:
         raise P2SError(f"--batch-size must be at least 1, got {batch_size}")
+    if mix:
+        # checked before anything is written, not after the first batch
+        bad = [i for i in mix.layers if not 0 <= i < translator.num_ws]
+        if bad:
+            raise P2SError(f"mix layers {bad} are outside 0..{translator.num_ws - 1}")
     report = TranslateReport()
     rng = np.random.RandomState(mix.seed) if mix else None
     start = time.perf_counter()

@@ -138,6 +138,9 @@ class Translator:
     # --- convenience for notebooks ------------------------------------------------
     def translate_images(self, images: Sequence[Image.Image | str | Path]) -> list[Image.Image]:
         """Translate PIL images or paths; returns uint8 RGB PIL images."""
-        pil = [self.task.load_source(im) if isinstance(im, (str, Path)) else im for im in images]
+        pil = [
+            self.task.load_source(im) if isinstance(im, (str, Path)) else self.task.check_source(im, "image")
+            for im in images
+        ]
         arrays = self.translate(self.prepare(pil)).to_uint8()
         return [Image.fromarray(a) for a in arrays]

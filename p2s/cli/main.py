@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from p2s.cli.registry import registry_app
+from p2s.cli.train import config_app, train
 from p2s.cli.translate import interpolate, translate
 
 app = typer.Typer(
@@ -16,6 +17,8 @@ app = typer.Typer(
 )
 app.command()(translate)
 app.command()(interpolate)
+app.command()(train)
+app.add_typer(config_app, name="config")
 app.add_typer(registry_app, name="registry")
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import numpy as np
 import typer
+from rich.markup import escape
 
 from p2s.cli.common import err_console, parse_layers, progress_bar, user_errors
 from p2s.utils.errors import P2SError
@@ -65,16 +66,19 @@ def translate(
             batch_size=batch_size,
             save_latents=save_latents,
             mix=spec,
-            on_error=lambda path, msg: err_console.print(f"[yellow]skipped[/] {msg}", highlight=False),
+            on_error=lambda path, msg: err_console.print(f"[yellow]skipped[/] {escape(msg)}", highlight=False),
             on_batch=lambda n: bar.advance(job, n),
         )
     err_console.print(
-        f"wrote {report.images} of {len(inputs)} image(s) to {output} "
+        f"wrote {report.images} of {len(inputs)} image(s) to {escape(str(output))} "
         f"({report.seconds_per_image:.3f} s/image on {translator.device})",
         highlight=False,
     )
     if report.failed:
-        err_console.print(f"[red]{len(report.failed)} input(s) failed:[/] " + ", ".join(p.name for p, _ in report.failed))
+        err_console.print(
+            f"[red]{len(report.failed)} input(s) failed:[/] " + escape(", ".join(p.name for p, _ in report.failed)),
+            highlight=False,
+        )
         raise typer.Exit(code=1)
 
 
@@ -98,4 +102,4 @@ def interpolate(
     for k, frame in enumerate(frames):
         save_png(frame, output / f"frame_{k:03d}.png")
     save_png(np.concatenate(list(frames), axis=1), output / "strip.png")
-    err_console.print(f"wrote {steps} frames and strip.png to {output}", highlight=False)
+    err_console.print(f"wrote {steps} frames and strip.png to {escape(str(output))}", highlight=False)

@@ -11,7 +11,8 @@ from torch import nn
 
 from p2s.encoders.base import BaseEncoder
 from p2s.generators.base import BaseGenerator
-from p2s.registry import ENCODERS, GENERATORS, MODELS
+from p2s.losses.base import BaseLoss
+from p2s.registry import ENCODERS, GENERATORS, LOSSES, MODELS
 from p2s.utils.build import build
 from p2s.utils.errors import P2SError
 
@@ -31,6 +32,11 @@ class PSP(BaseModel):
             a residual around the average face (all released models do).
         latent_avg_samples: how many mapping-network samples estimate ``latent_avg``
             when the generator file carries none (pSp uses 100,000).
+        losses: name -> loss config (registry ``LOSSES``); needed for training only.
+        train_generator: also train the generator (pSp's ``train_decoder``); frozen
+            and in eval mode otherwise.
+        train_noise_mode: generator noise in training (``random`` as pSp).
+        source_value_range: value range of the encoder input, for image grids.
         data_preprocessor: MMEngine data preprocessor config (moves batches to device).
     """
 
@@ -40,6 +46,10 @@ class PSP(BaseModel):
         generator: dict,
         start_from_latent_avg: bool = True,
         latent_avg_samples: int = 100_000,
+        losses: dict[str, dict] | None = None,
+        train_generator: bool = False,
+        train_noise_mode: str = "random",
+        source_value_range: tuple[float, float] = (-1.0, 1.0),
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:
@@ -61,6 +71,26 @@ class PSP(BaseModel):
         if start_from_latent_avg:
             self._init_latent_avg(latent_avg_samples)
         self.face_pool = nn.AdaptiveAvgPool2d((POOLED_SIZE, POOLED_SIZE))
+        self.losses = nn.ModuleDict(
+            {name: build(LOSSES, cfg, BaseLoss) for name, cfg in (losses or {}).items()}
+        )
+        self.train_generator = train_generator
+        self.train_noise_mode = train_noise_mode
+        self.source_value_range = tuple(source_value_range)
+        self.last_visuals: dict[str, torch.Tensor] = {}
+        if not train_generator:
+            self.decoder.requires_grad_(False)
+        # loss networks (LPIPS, IR-SE50, MoCo) come from their own files: keep them out
+        # of checkpoints, and do not expect them when loading one
+        self._register_state_dict_hook(_drop_loss_networks)
+        self.register_load_state_dict_post_hook(_ignore_missing_loss_networks)
+
+    def train(self, mode: bool = True) -> PSP:
+        """Train the encoder; a frozen generator stays in eval mode."""
+        super().train(mode)
+        if not self.train_generator:
+            self.decoder.eval()
+        return self
 
     @property
     def num_ws(self) -> int:
@@ -141,15 +171,56 @@ class PSP(BaseModel):
         codes = self.mix_codes(self.encode(sources), inject, layers, alpha)
         return self.decode(codes, noise_mode=noise_mode, resize=resize)
 
+    # --- training -------------------------------------------------------------------
+    def loss(self, inputs: torch.Tensor, data_samples: dict, noise_mode: str | None = None) -> dict:
+        """Weighted loss terms (``loss_*``) of a batch; losses see the output pooled to 256."""
+        if not self.losses:
+            raise P2SError("this PSP model has no losses configured (model.losses) and cannot train")
+        target = data_samples["target"]
+        codes = self.encode(inputs)
+        images = self.decode(codes, noise_mode=noise_mode or self.train_noise_mode)
+        pred = images if images.shape[-1] == POOLED_SIZE else self.face_pool(images)
+        terms = {
+            loss.loss_name: loss(pred, target, source=inputs, codes=codes, latent_avg=self.latent_avg)
+            for loss in self.losses.values()
+        }
+        self.last_visuals = dict(
+            source=inputs[:4].detach(), output=pred[:4].detach(), target=target[:4].detach()
+        )
+        return terms
+
+    @torch.no_grad()
+    def val_step(self, data: dict) -> list[dict]:
+        """Validation losses of a batch (stored noise, so validation is deterministic)."""
+        data = self.data_preprocessor(data, False)
+        terms = self.loss(data["inputs"], data["data_samples"], noise_mode="const")
+        values = {name: float(value) for name, value in terms.items()}
+        values["loss"] = sum(values.values())
+        return [dict(losses=values, batch_size=len(data["inputs"]))]
+
+    test_step = val_step
+
     def forward(self, inputs: torch.Tensor, data_samples=None, mode: str = "tensor"):
-        """MMEngine entry point: ``tensor`` and ``predict`` return images (predict also
-        the codes)."""
+        """MMEngine entry point: ``loss`` returns the loss terms, ``tensor`` images,
+        ``predict`` images and codes."""
+        if mode == "loss":
+            return self.loss(inputs, data_samples)
         if mode == "tensor":
             return self.decode(self.encode(inputs))
         if mode == "predict":
             codes = self.encode(inputs)
             return dict(images=self.decode(codes), latents=codes)
-        raise P2SError(f"PSP.forward mode must be 'tensor' or 'predict', got {mode!r}")
+        raise P2SError(f"PSP.forward mode must be 'loss', 'tensor' or 'predict', got {mode!r}")
+
+
+def _drop_loss_networks(module, state_dict, prefix, local_metadata) -> None:
+    for key in [k for k in state_dict if k.startswith(prefix + "losses.")]:
+        del state_dict[key]
+
+
+def _ignore_missing_loss_networks(module, incompatible_keys) -> None:
+    missing = incompatible_keys.missing_keys
+    missing[:] = [k for k in missing if not k.startswith("losses.")]
 
 
 def expand_latent_avg(latent_avg: torch.Tensor, num_ws: int, w_dim: int) -> torch.Tensor:

@@ -11,10 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+import albumentations as A
+import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from p2s.datasets.transforms.official import official_source_tensor
+from p2s.datasets.transforms.official import normalize, official_source_tensor, pil_resize, to_tensor
 from p2s.registry import TASKS
 from p2s.utils.errors import P2SError
 
@@ -45,7 +47,14 @@ class TaskAdapter:
     preprocessing: ClassVar[str] = "rgb"
     #: official ``dataset_type`` values served by this task (to read pSp checkpoints)
     official_dataset_types: ClassVar[tuple[str, ...]] = ()
+    #: value range of the encoder input, for visualisation (sketches and label maps: 0..1)
+    source_value_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
+    #: training flips: "joint" (source and target together), "target" (target only), "none"
+    flip: ClassVar[str] = "joint"
+    #: the paper's loss weights for this task (Appendix A); configs must use the same
+    loss_weights: ClassVar[dict[str, float]] = {"l2": 1.0, "lpips": 0.8, "id": 0.1}
 
+    # --- inference ------------------------------------------------------------------
     def load_source(self, path: str | Path) -> Image.Image:
         """Open ``path`` and convert it to ``source_mode``; one-line error otherwise."""
         path = Path(path)
@@ -55,9 +64,13 @@ class TaskAdapter:
                 image = handle.copy()
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
             raise SourceImageError(f"{path.name}: not a readable image ({err})") from None
+        return self.check_source(image, path)
+
+    def check_source(self, image: Image.Image, path: str | Path) -> Image.Image:
+        """Refuse modes this task cannot read; convert the rest to ``source_mode``."""
         if image.mode not in self.accepted_modes:
             raise SourceImageError(
-                f"{path.name}: mode {image.mode} is not accepted by task '{self.name}' "
+                f"{Path(path).name}: mode {image.mode} is not accepted by task '{self.name}' "
                 f"(accepted: {', '.join(self.accepted_modes)})"
             )
         return image.convert(self.source_mode)
@@ -67,6 +80,51 @@ class TaskAdapter:
         if image.mode != self.source_mode:
             image = image.convert(self.source_mode)
         return official_source_tensor(image, self.preprocessing, size=SOURCE_SIZE)
+
+    # --- training ---------------------------------------------------------------------
+    def derive_source(self, target: Image.Image, rng: np.random.Generator, train: bool) -> torch.Tensor:
+        """Encoder input made from the (256x256 RGB) target; paired tasks cannot."""
+        raise P2SError(
+            f"task '{self.name}' needs paired data (its sources cannot be made from targets): "
+            "use PairedImageDataset"
+        )
+
+    def training_sample(
+        self,
+        target: Image.Image,
+        source: Image.Image | None,
+        rng: np.random.Generator,
+        train: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(source, target)`` tensors for training or validation.
+
+        The target becomes 256x256 RGB in [-1, 1]; the source is the given image
+        through the official transform, or one derived from the target.  Flips follow
+        :attr:`flip` and are drawn from ``rng`` (albumentations, seeded per sample).
+        """
+        target = pil_resize(target.convert("RGB"), SOURCE_SIZE)
+        if source is not None:
+            source = pil_resize(source.convert(self.source_mode), SOURCE_SIZE)
+        if train and self.flip != "none":
+            target, source = self._flip(target, source, rng)
+        target_tensor = normalize(to_tensor(target))
+        if source is None:
+            return self.derive_source(target, rng, train), target_tensor
+        return self.prepare_source(source), target_tensor
+
+    def _flip(self, target, source, rng):
+        """Random horizontal flip, the paper's only augmentation."""
+        joint = self.flip == "joint" and source is not None
+        flip = A.Compose([A.HorizontalFlip(p=0.5)], additional_targets={"source": "image"} if joint else None)
+        flip.set_random_seed(int(rng.integers(2**31)))
+        images = dict(image=np.asarray(target))
+        if joint:
+            images["source"] = np.asarray(source)
+        out = flip(**images)
+        target = Image.fromarray(out["image"])
+        if joint:
+            source = Image.fromarray(out["source"], mode=source.mode)
+        return target, source
 
     def mix_layers(self, num_ws: int) -> list[int]:
         """W+ rows replaced in multi-modal synthesis (the fine styles, from row 8)."""

@@ -10,3 +10,6 @@ class Inversion(TaskAdapter):
 
     name = "inversion"
     official_dataset_types = ("ffhq_encode",)
+
+    def derive_source(self, target, rng, train):
+        return self.prepare_source(target)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from PIL import Image
@@ -27,18 +29,22 @@ class Seg2Face(TaskAdapter):
     accepted_modes = ("L", "P")
     preprocessing = "labels"
     official_dataset_types = ("celebs_seg_to_face",)
+    source_value_range = (0.0, 1.0)
+    #: a flip would swap left/right classes (eyes, brows, ears)
+    flip = "none"
+    loss_weights = {"l2": 1.0, "lpips": 0.8, "w_norm": 0.005}
 
     def __init__(self, num_classes: int = 19) -> None:
         if num_classes != 19:
             raise P2SError("Seg2Face follows the official 19-class convention")
         self.num_classes = num_classes
 
-    def load_source(self, path) -> Image.Image:
-        image = super().load_source(path)
+    def check_source(self, image: Image.Image, path) -> Image.Image:
+        image = super().check_source(image, path)
         top = int(np.asarray(image).max(initial=0))
         if top >= self.num_classes:
             raise SourceImageError(
-                f"{getattr(path, 'name', path)}: label value {top} is not a class index "
+                f"{Path(path).name}: label value {top} is not a class index "
                 f"0..{self.num_classes - 1}"
             )
         return image

@@ -13,3 +13,6 @@ class Sketch2Face(TaskAdapter):
     source_mode = "L"
     preprocessing = "sketch"
     official_dataset_types = ("celebs_sketch_to_face",)
+    source_value_range = (0.0, 1.0)
+    flip = "none"
+    loss_weights = {"l2": 1.0, "lpips": 0.8, "w_norm": 0.005}

@@ -19,17 +19,26 @@ class SuperResolution(TaskAdapter):
     """RGB face degraded by ``resize_factor`` with the official bicubic filter (16 as in
     the official demo), resized back to 256, then encoded.
 
+    In training the factor is drawn per sample from ``train_factors``.
+
     Args:
-        resize_factor: one of 1, 2, 4, 8, 16, 32.
+        resize_factor: one of 1, 2, 4, 8, 16, 32 (inference and validation).
+        train_factors: factors drawn from in training (the paper: all six).
     """
 
     name = "superres"
     official_dataset_types = ("celebs_super_resolution",)
 
-    def __init__(self, resize_factor: int = 16) -> None:
-        if resize_factor not in SUPERRES_FACTORS:
-            raise P2SError(f"resize_factor must be one of {SUPERRES_FACTORS}, got {resize_factor}")
+    def __init__(self, resize_factor: int = 16, train_factors: tuple[int, ...] = SUPERRES_FACTORS) -> None:
+        for factor in (resize_factor, *train_factors):
+            if factor not in SUPERRES_FACTORS:
+                raise P2SError(f"resize_factor must be one of {SUPERRES_FACTORS}, got {factor}")
         self.resize_factor = resize_factor
+        self.train_factors = tuple(train_factors)
+
+    def derive_source(self, target, rng, train) -> torch.Tensor:
+        factor = int(rng.choice(self.train_factors)) if train else self.resize_factor
+        return official_source_tensor(target, "superres", resize_factor=factor, size=SOURCE_SIZE)
 
     def prepare_source(self, image: Image.Image) -> torch.Tensor:
         return official_source_tensor(

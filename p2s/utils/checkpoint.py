@@ -45,8 +45,7 @@ def load_checkpoint_file(
             raise P2SError(f"{what} '{path}' is not a readable PyTorch file ({first}).") from None
         raise P2SError(
             f"{what} '{path}' holds pickled Python objects that safe loading refuses "
-            f"({refused.group(1)}). Re-save it as plain tensors and dicts, or convert it with "
-            f"'p2s convert'."
+            f"({refused.group(1)}). Re-save it as plain tensors and dicts (e.g. its state_dict)."
         ) from None
     except Exception as err:  # noqa: BLE001 - on garbage the unpickler raises anything (KeyError, ...)
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""

@@ -12,8 +12,10 @@ class P2SError(Exception):
 class MissingWeightsError(P2SError, FileNotFoundError):
     """A weight file that p2s needs is not on disk (nothing is ever downloaded)."""
 
-    def __init__(self, what: str, path: str, how_to_get: str) -> None:
-        super().__init__(f"{what} not found at '{path}'. {how_to_get}")
+    def __init__(self, what: str, path: str | None = None, how_to_get: str = "") -> None:
+        # one-argument form: MMEngine re-raises build errors as ``type(e)(message)``
+        message = what if path is None else f"{what} not found at '{path}'. {how_to_get}".strip()
+        super().__init__(message)
         self.path = path
 
 

@@ -1,0 +1,28 @@
+# Runtime shared by every p2s training config.
+default_scope = 'p2s'
+
+env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+               dist_cfg=dict(backend='nccl'))
+randomness = dict(seed=0, deterministic=False)
+log_level = 'INFO'
+log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    # temp file + rename; keeps the latest and the best (lowest validation loss)
+    checkpoint=dict(type='AtomicCheckpointHook', interval=5000, by_epoch=False, max_keep_ckpts=2,
+                    save_best='val/loss', rule='less', save_last=True),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+)
+custom_hooks = [
+    dict(type='SafeCheckpointHook'),   # weights_only-loadable checkpoints (safe --resume)
+    dict(type='RNGStateHook'),         # --resume continues the same random streams
+    dict(type='ImageGridHook', interval=100),  # source | output | target grids
+]
+# Checkpoints carry the resolved config (meta.cfg), so `p2s translate` needs no other file.
+visualizer = dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend'),
+                                                   dict(type='TensorboardVisBackend')])
+load_from = None
+resume = False

@@ -1,0 +1,116 @@
+"""``p2s train`` and ``p2s config show``: config file -> overrides -> MMEngine Runner."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from p2s.cli.common import user_errors
+from p2s.utils.errors import P2SError
+
+config_app = typer.Typer(no_args_is_help=True, help="Inspect configs.")
+
+
+class Launcher(str, Enum):
+    none = "none"
+    pytorch = "pytorch"
+
+
+def load_config(path: Path, overrides: list[str] | None):
+    """``Config.fromfile`` (runs ``custom_imports``) plus ``KEY=VALUE`` overrides."""
+    from mmengine.config import Config
+
+    from p2s.cli.overrides import apply_overrides
+
+    if not path.is_file():
+        raise P2SError(f"config '{path}' does not exist")
+    try:
+        cfg = Config.fromfile(str(path))
+    except ImportError as err:
+        raise P2SError(f"config '{path}': custom_imports failed ({err})") from None
+    except (SyntaxError, NameError, KeyError, TypeError) as err:
+        raise P2SError(f"config '{path}' is not valid: {type(err).__name__}: {err}") from None
+    apply_overrides(cfg, overrides or [])
+    return cfg
+
+
+def _unknown_type_error(err: KeyError) -> P2SError | None:
+    """MMEngine's 'X is not in the p2s::group registry' KeyError, as one line with hints."""
+    match = re.search(r"(\S+) is not in the (\S+)::(\S+) registry", str(err))
+    if not match:
+        return None
+    from p2s.registry import ALL_REGISTRIES
+    from p2s.utils.build import registered_names
+
+    names = sorted({n for reg in ALL_REGISTRIES.values() for n in registered_names(reg)})
+    close = difflib.get_close_matches(match.group(1), names, n=2, cutoff=0.6)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return P2SError(f"unknown type '{match.group(1)}' in the {match.group(3)} registry.{hint}")
+
+
+def _clean(message: str) -> str:
+    """Drop MMEngine's "class `X` in path.py: " prefixes from re-raised build errors."""
+    return re.sub(r"class `[^`]+` in [^:]+: ", "", message)
+
+
+@user_errors
+def train(
+    config: Annotated[Path, typer.Argument(help="training config (.py)")],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="KEY=VALUE config overrides")] = None,
+    work_dir: Annotated[Optional[Path], typer.Option(help="output folder (default work_dirs/<config>)")] = None,
+    resume: Annotated[bool, typer.Option(help="continue from the latest checkpoint in work_dir")] = False,
+    load_from: Annotated[Optional[Path], typer.Option(help="initialise weights from this checkpoint")] = None,
+    amp: Annotated[bool, typer.Option(help="bf16 autocast (needs CUDA)")] = False,
+    seed: Annotated[Optional[int], typer.Option(help="random seed (overrides randomness.seed)")] = None,
+    launcher: Annotated[Launcher, typer.Option(help="'pytorch' under torchrun for DDP")] = Launcher.none,
+) -> None:
+    """Train a model described by CONFIG with MMEngine's Runner."""
+    import torch
+    from mmengine.runner import Runner
+
+    cfg = load_config(config, overrides)
+    cfg.work_dir = str(work_dir or cfg.get("work_dir") or Path("work_dirs") / config.stem)
+    cfg.resume = resume
+    if load_from is not None:
+        if not load_from.is_file():
+            raise P2SError(f"--load-from '{load_from}' does not exist")
+        cfg.load_from = str(load_from)
+    if amp:
+        if not torch.cuda.is_available():
+            raise P2SError("--amp needs a CUDA device (bf16 autocast); PyTorch sees none")
+        cfg.optim_wrapper.type = "AmpOptimWrapper"
+        cfg.optim_wrapper.dtype = "bfloat16"
+    if seed is not None:
+        cfg.randomness = dict(cfg.get("randomness") or {}, seed=seed)
+    cfg.launcher = launcher.value
+    if launcher is Launcher.pytorch and not torch.cuda.is_available():
+        cfg.env_cfg = dict(cfg.get("env_cfg") or {}, dist_cfg=dict(backend="gloo"))
+    try:
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+    except KeyError as err:
+        friendly = _unknown_type_error(err)
+        if friendly is None:
+            raise
+        raise friendly from None
+    except P2SError as err:
+        raise P2SError(_clean(str(err))) from None
+    except TypeError as err:
+        if "unexpected keyword argument" not in str(err):
+            raise
+        raise P2SError(f"bad config option: {_clean(str(err))}") from None
+
+
+@config_app.command("show")
+@user_errors
+def show(
+    config: Annotated[Path, typer.Argument(help="config file (.py)")],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="KEY=VALUE config overrides")] = None,
+) -> None:
+    """Print the resolved config (bases merged, overrides applied)."""
+    typer.echo(load_config(config, overrides).pretty_text)

@@ -1,0 +1,123 @@
+"""Image datasets: a target folder (the task makes sources) or source/target pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+from torch.utils.data import Dataset
+
+from p2s.registry import DATASETS, TASKS
+from p2s.utils.build import build
+from p2s.utils.errors import P2SError
+
+if TYPE_CHECKING:
+    from p2s.tasks.base import TaskAdapter
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def list_images(root: str | Path, role: str) -> list[Path]:
+    """Sorted images directly in ``root``; a missing or empty folder is a user error."""
+    root = Path(root)
+    if not root.is_dir():
+        raise P2SError(f"{role} folder '{root}' does not exist")
+    files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise P2SError(f"{role} folder '{root}' has no {', '.join(IMAGE_SUFFIXES)} images")
+    return files
+
+
+def read_image(path: Path) -> Image.Image:
+    try:
+        with Image.open(path) as handle:
+            handle.load()
+            return handle.copy()
+    except (OSError, SyntaxError, ValueError) as err:
+        raise P2SError(f"{path}: not a readable image ({err})") from None
+
+
+class _TaskDataset(Dataset):
+    """Shared parts: the task, the split and per-draw random generators."""
+
+    def __init__(self, task: dict | TaskAdapter, train: bool = True, seed: int = 0) -> None:
+        from p2s.tasks.base import TaskAdapter  # tasks use this package's transforms
+
+        self.task = build(TASKS, task, TaskAdapter)
+        self.train = train
+        self.seed = seed
+
+    def _rng(self, key: Any) -> tuple[int, np.random.Generator]:
+        """``key`` is an index, or ``(index, position)`` from PositionedInfiniteSampler."""
+        if isinstance(key, (tuple, list)):
+            index, position = int(key[0]), int(key[1])
+        else:
+            index, position = int(key), int(key)
+        return index, np.random.default_rng([self.seed, position, int(self.train)])
+
+    def _pack(self, source, target, stem: str) -> dict:
+        return dict(inputs=source, data_samples=dict(target=target, stem=stem))
+
+
+@DATASETS.register_module()
+class ImageFolderDataset(_TaskDataset):
+    """Target images only; the task derives each source (inversion, super-resolution,
+    inpainting, colorization, ...).
+
+    Args:
+        root: folder of target images.
+        task: the task adapter (config or object).
+        train: apply training augmentation and random degradations.
+        seed: seed of the per-draw augmentation randomness.
+        max_samples: use only the first N files (sorted by name).
+    """
+
+    def __init__(self, root: str, task: dict | TaskAdapter, train: bool = True, seed: int = 0,
+                 max_samples: int | None = None) -> None:
+        super().__init__(task, train, seed)
+        self.files = list_images(root, "target")[:max_samples]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, key: Any) -> dict:
+        index, rng = self._rng(key)
+        path = self.files[index]
+        source, target = self.task.training_sample(read_image(path), None, rng, self.train)
+        return self._pack(source, target, path.stem)
+
+
+@DATASETS.register_module()
+class PairedImageDataset(_TaskDataset):
+    """Source and target folders paired by file stem (``a.png`` with ``a.jpg``).
+
+    Every stem must be in both folders: an orphan is an error naming the file, never a
+    silent shift of the pairing.
+    """
+
+    def __init__(self, source_root: str, target_root: str, task: dict | TaskAdapter, train: bool = True,
+                 seed: int = 0, max_samples: int | None = None) -> None:
+        super().__init__(task, train, seed)
+        sources = {p.stem: p for p in list_images(source_root, "source")}
+        targets = {p.stem: p for p in list_images(target_root, "target")}
+        for role, mine, other, root in (("source", sources, targets, target_root),
+                                        ("target", targets, sources, source_root)):
+            orphans = sorted(set(mine) - set(other))
+            if orphans:
+                raise P2SError(
+                    f"{role} file '{mine[orphans[0]]}' has no partner named '{orphans[0]}.*' in '{root}'"
+                    + (f" (and {len(orphans) - 1} more orphans)" if len(orphans) > 1 else "")
+                )
+        self.pairs = [(sources[s], targets[s]) for s in sorted(sources)][:max_samples]
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, key: Any) -> dict:
+        index, rng = self._rng(key)
+        source_path, target_path = self.pairs[index]
+        source_image = self.task.check_source(read_image(source_path), source_path)
+        source, target = self.task.training_sample(read_image(target_path), source_image, rng, self.train)
+        return self._pack(source, target, target_path.stem)

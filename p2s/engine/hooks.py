@@ -1,0 +1,329 @@
+"""Runner hooks: weights_only-safe checkpoints, atomic checkpoint writes, image grids.
+
+``SafeCheckpointHook``
+    MMEngine 0.10.7 pickles its ``MessageHub`` into every checkpoint: ``HistoryBuffer``
+    objects holding numpy arrays, which ``torch.load(weights_only=True)`` refuses.  The
+    hook converts them (and numpy values, ``ConfigDict`` and other dict subclasses
+    anywhere in the checkpoint) to tagged plain dicts of tensors before the checkpoint
+    is written, and rebuilds them after it is loaded, so resuming needs no
+    ``add_safe_globals`` allow-list and never unpickles code.  Importing
+    :mod:`p2s.engine` also makes MMEngine load local checkpoints with
+    ``weights_only=True`` explicitly (:mod:`p2s.engine.checkpoint_io`).
+
+``AtomicCheckpointHook``
+    MMEngine's ``CheckpointHook`` with every option kept.  Its file writes go through
+    :class:`~p2s.engine.checkpoint_io.AtomicLocalBackend` (selected through the hook's
+    own ``backend_args``, which MMEngine already threads into ``runner.save_checkpoint``
+    and the backend's ``put``): bytes land in a hidden temporary file that is renamed
+    over the target only once complete.  The ``last_checkpoint`` pointer is written the
+    same way, and only after its checkpoint is complete; checkpoints evicted by
+    ``max_keep_ckpts`` are removed only after the new one is in place (MMEngine removes
+    them first).  This needs no monkey-patching of ``torch.save`` or the Runner; the
+    price is overriding ``CheckpointHook._save_checkpoint_with_step``, a private method
+    of the pinned MMEngine 0.10.7.  Remote ``out_dir`` URIs (``s3://``...) keep their own
+    backend: object stores replace objects atomically anyway.
+
+``ImageGridHook``
+    Writes ``source | output | target`` grids (see "Model contract" in its docstring)
+    to the visualizer (TensorBoard when ``TensorboardVisBackend`` is configured) and as
+    PNG files under ``{runner.log_dir}/grids/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os.path as osp
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from mmengine.dist import is_main_process
+from mmengine.hooks import CheckpointHook, Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from PIL import Image
+
+from p2s.engine.checkpoint_io import (
+    ATOMIC_BACKEND,
+    atomic_write,
+    from_weights_only_safe,
+    remove_stale_temporaries,
+    to_weights_only_safe,
+)
+from p2s.engine.visual_grid import IMAGE_RANGE, make_visual_grid
+from p2s.registry import HOOKS
+from p2s.utils.errors import P2SError
+
+#: checkpoint sections whose entries may be dropped (with a warning) when not safe
+_DROPPABLE = ("meta",)
+
+
+@HOOKS.register_module()
+class SafeCheckpointHook(Hook):
+    """Make checkpoints load with ``torch.load(weights_only=True)``, and resume from them.
+
+    ``before_save_checkpoint`` rewrites the checkpoint dict in place: each
+    ``HistoryBuffer`` becomes ``{'__p2s_safe__': 'HistoryBuffer', 'log_history': tensor,
+    'count_history': tensor, 'max_length': int}``, numpy arrays and scalars become tagged
+    tensors or tagged Python scalars, dict and tuple subclasses become ``dict``/``tuple``.
+    ``after_load_checkpoint`` (which the Runner calls before ``MessageHub.load_state_dict``)
+    rebuilds them.  A ``meta`` or ``message_hub.runtime_info`` entry with no safe form
+    (an arbitrary object) is left out of the checkpoint with a warning (once per key);
+    such an object anywhere else raises :class:`P2SError` at the first save rather than
+    at resume time.
+
+    Priority ``LOWEST``: on save it runs after every other hook has added its part.
+
+    Config::
+
+        custom_hooks = [dict(type='SafeCheckpointHook')]
+    """
+
+    priority = "LOWEST"
+
+    def __init__(self) -> None:
+        self._reported: set[str] = set()
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        hub = checkpoint.get("message_hub")
+        if isinstance(hub, dict) and isinstance(hub.get("runtime_info"), dict):
+            hub = dict(hub)  # never edit the live MessageHub's own dicts
+            info, dropped = self._safe_entries(hub["runtime_info"], "message_hub.runtime_info")
+            hub["runtime_info"] = info
+            if dropped and isinstance(hub.get("resumed_keys"), dict):
+                hub["resumed_keys"] = {k: v for k, v in hub["resumed_keys"].items() if k not in dropped}
+            checkpoint["message_hub"] = hub
+        for key in _DROPPABLE:
+            if isinstance(checkpoint.get(key), dict):
+                checkpoint[key], _ = self._safe_entries(checkpoint[key], key)
+        for key in list(checkpoint):
+            unsafe: list[str] = []
+            checkpoint[key] = to_weights_only_safe(checkpoint[key], unsafe, str(key))
+            if unsafe:
+                raise P2SError(
+                    f"Checkpoint entry {unsafe[0]} cannot be loaded with weights_only=True; "
+                    f"store tensors, numbers, strings, lists and dicts there instead."
+                )
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        for key in list(checkpoint):
+            checkpoint[key] = from_weights_only_safe(checkpoint[key])
+
+    def _safe_entries(self, entries: dict, where: str) -> tuple[dict, set]:
+        """Convert each entry; leave out (and report) the ones with no safe form."""
+        kept: dict = OrderedDict() if isinstance(entries, OrderedDict) else {}
+        dropped = set()
+        for key, value in entries.items():
+            unsafe: list[str] = []
+            safe = to_weights_only_safe(value, unsafe, f"{where}.{key}")
+            if unsafe:
+                dropped.add(key)
+                if f"{where}.{key}" in self._reported:
+                    continue
+                self._reported.add(f"{where}.{key}")
+                print_log(
+                    f"SafeCheckpointHook: not saving {where}['{key}'] in the checkpoint: "
+                    f"{unsafe[0]} cannot be loaded with weights_only=True.",
+                    logger="current",
+                    level=logging.WARNING,
+                )
+                continue
+            kept[key] = safe
+        return kept, dropped
+
+
+@HOOKS.register_module()
+class AtomicCheckpointHook(CheckpointHook):
+    """MMEngine's ``CheckpointHook`` whose files are written atomically.
+
+    Takes every ``CheckpointHook`` argument (``interval``, ``by_epoch``,
+    ``max_keep_ckpts``, ``save_last``, ``save_best``, ``rule``, ``out_dir``, ...).  With
+    no ``backend_args``/``file_client_args`` and a local ``out_dir``, checkpoints go
+    through the ``'p2s_atomic_local'`` backend (temporary file, ``fsync``,
+    ``os.replace``); pass ``backend_args=dict(backend='p2s_atomic_local', fsync=False)``
+    to skip the ``fsync``.  ``last_checkpoint`` is always replaced atomically, after the
+    checkpoint it names is complete.  Temporary files left by a killed run are removed
+    in ``before_train``.
+
+    Config::
+
+        default_hooks = dict(
+            checkpoint=dict(type='AtomicCheckpointHook', interval=5000, by_epoch=False,
+                            max_keep_ckpts=3))
+    """
+
+    def __init__(
+        self,
+        interval: int = -1,
+        by_epoch: bool = True,
+        *,
+        out_dir: str | None = None,
+        file_client_args: dict | None = None,
+        backend_args: dict | None = None,
+        **kwargs: Any,
+    ) -> None:
+        remote = out_dir is not None and "://" in str(out_dir)
+        self.atomic = backend_args is None and file_client_args is None and not remote
+        if self.atomic:
+            backend_args = dict(backend=ATOMIC_BACKEND)
+        elif backend_args is not None and backend_args.get("backend") == ATOMIC_BACKEND:
+            self.atomic = True
+        super().__init__(
+            interval=interval,
+            by_epoch=by_epoch,
+            out_dir=out_dir,
+            file_client_args=file_client_args,
+            backend_args=backend_args,
+            **kwargs,
+        )
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        if is_main_process():
+            for folder in {self.out_dir, runner.work_dir} if self.atomic else {runner.work_dir}:
+                for stale in remove_stale_temporaries(folder):
+                    runner.logger.warning(f"Removed a partial checkpoint file left by a killed run: {stale}")
+        if not any(isinstance(hook, SafeCheckpointHook) for hook in runner.hooks):
+            runner.logger.warning(
+                "AtomicCheckpointHook: no SafeCheckpointHook is registered, so checkpoints "
+                "will not load with weights_only=True; add custom_hooks=[dict(type='SafeCheckpointHook')]."
+            )
+
+    def _save_checkpoint_with_step(self, runner, step: int, meta: dict) -> None:
+        """Save, then point ``last_checkpoint`` at it, then evict old checkpoints."""
+        evicted = []
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                evicted.append(self.keep_ckpt_ids.popleft())
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info("keep_ckpt_ids", list(self.keep_ckpt_ids))
+
+        filename = self.filename_tmpl.format(step)
+        self.last_ckpt = self.file_backend.join_path(self.out_dir, filename)
+        runner.message_hub.update_info("last_ckpt", self.last_ckpt)
+        runner.save_checkpoint(
+            self.out_dir,
+            filename,
+            self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler,
+            meta=meta,
+            by_epoch=self.by_epoch,
+            backend_args=self.backend_args,
+            **self.args,
+        )
+        if not is_main_process():
+            return
+        atomic_write(str(self.last_ckpt), osp.join(runner.work_dir, "last_checkpoint"))
+        for old_step in evicted:
+            path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(old_step))
+            if path == self.last_ckpt:
+                continue
+            if self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+            elif self.file_backend.isdir(path):
+                self.file_backend.rmtree(path)
+
+
+@HOOKS.register_module()
+class ImageGridHook(Hook):
+    """Write ``source | output | target`` image grids during training and validation.
+
+    Model contract: the model (``runner.model``, unwrapped from DDP) keeps an attribute
+    ``last_visuals = dict(source=[N, C, H, W], output=[N, 3, H, W], target=[N, 3, H, W])``
+    that it sets, detached and with at most a few samples, in ``loss`` mode (and, for
+    validation grids, in ``predict`` mode).  ``output`` and ``target`` are in
+    ``[-1, 1]``; the source is in ``model.source_value_range`` (default ``(-1, 1)``;
+    ``(0, 1)`` for sketches).  Sources with 1 channel are drawn gray, with a channel
+    count other than 1 or 3 as an argmax label map in a fixed palette.
+
+    Every ``interval`` training iterations, and after the first batch of each
+    validation when the model refreshed ``last_visuals`` there, the grid goes to
+    ``runner.visualizer.add_image`` (``train_grid`` / ``val_grid``) and, if ``save_png``,
+    to ``{runner.log_dir}/{out_dir}/iter_{n:06d}.png`` (``val_iter_...`` for validation;
+    ``n`` counts finished training iterations).
+
+    Args:
+        interval: training iterations between grids; ``<= 0`` disables training grids.
+        max_samples: rows at most.
+        tile_size: longest side of each tile in pixels; ``None`` keeps the output size.
+        padding: pixels between tiles.
+        out_dir: folder under ``runner.log_dir`` for the PNG files.
+        save_png: also write PNG files (the visualizer always gets the grid).
+        on_val: draw a grid for each validation.
+
+    Config::
+
+        custom_hooks = [dict(type='ImageGridHook', interval=1000)]
+    """
+
+    priority = "LOW"
+
+    def __init__(
+        self,
+        interval: int = 1000,
+        max_samples: int = 4,
+        tile_size: int | None = 256,
+        padding: int = 2,
+        out_dir: str = "grids",
+        save_png: bool = True,
+        on_val: bool = True,
+    ) -> None:
+        if max_samples < 1:
+            raise ValueError(f"ImageGridHook: max_samples must be >= 1, got {max_samples}.")
+        self.interval = int(interval)
+        self.max_samples = int(max_samples)
+        self.tile_size = tile_size
+        self.padding = int(padding)
+        self.out_dir = out_dir
+        self.save_png = save_png
+        self.on_val = on_val
+        self._warned = False
+        self._before_val: Any = None
+
+    @staticmethod
+    def _model(runner):
+        return runner.model.module if is_model_wrapper(runner.model) else runner.model
+
+    def _visuals(self, runner) -> dict | None:
+        visuals = getattr(self._model(runner), "last_visuals", None)
+        if visuals is None and not self._warned:
+            self._warned = True
+            runner.logger.warning(
+                f"ImageGridHook: {type(self._model(runner)).__name__} sets no 'last_visuals' "
+                f"(dict of source/output/target tensors), so no image grids are written."
+            )
+        return visuals
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if self.interval > 0 and self.every_n_train_iters(runner, self.interval):
+            visuals = self._visuals(runner)
+            if visuals is not None:
+                self.write_grid(runner, visuals, "train", runner.iter + 1)
+
+    def before_val_epoch(self, runner) -> None:
+        self._before_val = getattr(self._model(runner), "last_visuals", None)
+
+    def after_val_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if not self.on_val or batch_idx != 0:
+            return
+        visuals = getattr(self._model(runner), "last_visuals", None)
+        if visuals is not None and visuals is not self._before_val:
+            self.write_grid(runner, visuals, "val", runner.iter)
+
+    def write_grid(self, runner, visuals: dict, phase: str, step: int) -> None:
+        """Draw ``visuals`` and send the grid to the visualizer and, maybe, a PNG file."""
+        source_range = getattr(self._model(runner), "source_value_range", IMAGE_RANGE)
+        grid = make_visual_grid(
+            visuals,
+            source_range=source_range,
+            max_samples=self.max_samples,
+            tile_size=self.tile_size,
+            padding=self.padding,
+        )
+        runner.visualizer.add_image(f"{phase}_grid", grid, step=step)
+        if self.save_png and is_main_process():
+            prefix = "" if phase == "train" else f"{phase}_"
+            path = Path(runner.log_dir) / self.out_dir / f"{prefix}iter_{step:06d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(grid).save(path)

@@ -1,0 +1,510 @@
+"""``p2s translate``, ``p2s interpolate`` and ``p2s registry`` on tiny checkpoints (CPU)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+NUM_WS, W_DIM, RES = 6, 8, 16
+
+
+def flat(text: str) -> str:
+    """Output with rich's line wrapping undone (messages are checked word for word)."""
+    return " ".join(text.split())
+
+
+def pngs(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("*.png"))
+
+
+def assert_clean(tiny, folder: Path) -> None:
+    assert tiny.leftovers(folder) == [], f"temporary files left in {folder}"
+
+
+# --- shared runs ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def rgb_dir(tiny, tmp_path_factory) -> Path:
+    """Five RGB images of different sizes and formats, plus a text file to ignore."""
+    folder = tmp_path_factory.mktemp("rgb_in")
+    tiny.write_rgb_folder(folder)
+    (folder / "notes.txt").write_text("not an image\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def plain_run(tiny, ckpt, rgb_dir, tmp_path_factory):
+    """``translate --batch-size 2`` of the five images: (result, output folder)."""
+    out = tmp_path_factory.mktemp("plain_out") / "out"
+    result = tiny.invoke(
+        "translate", "--checkpoint", ckpt("inversion"), "--input", rgb_dir, "--output", out,
+        "--device", "cpu", "--batch-size", "2",
+    )
+    assert result.exit_code == 0, result.output
+    return result, out
+
+
+@pytest.fixture(scope="module")
+def pair_dir(tiny, tmp_path_factory) -> Path:
+    """Two RGB images (for the slower style-mixing runs)."""
+    folder = tmp_path_factory.mktemp("pair_in")
+    tiny.write_rgb(folder / "p.png", seed=11, size=(50, 40))
+    tiny.write_rgb(folder / "q.jpg", seed=12, size=(30, 30))
+    return folder
+
+
+# --- translate: outputs ----------------------------------------------------------------
+def test_folder_in_batches_writes_one_png_per_image(tiny, plain_run, rgb_dir):
+    result, out = plain_run
+    stems = [stem for stem, _, _ in tiny.RGB_FILES]
+    assert pngs(out) == sorted(f"{s}.png" for s in stems)  # notes.txt ignored, nothing else
+    assert sorted(p.name for p in out.iterdir()) == pngs(out)  # no latents/, no mixes
+    arrays = {}
+    for stem in stems:
+        array = tiny.read_png(out / f"{stem}.png")
+        assert array.dtype == np.uint8 and array.shape == (RES, RES, 3)
+        arrays[stem] = array
+    # e_face is alone in the last (partial) batch of 2 + 2 + 1
+    assert arrays["e_face"].std() > 0
+    # different inputs give different faces: the encoder is not ignoring its input
+    assert len({a.tobytes() for a in arrays.values()}) == len(stems)
+    assert "wrote 5 of 5 image(s)" in flat(result.output)
+    assert_clean(tiny, out)
+
+
+def test_translate_is_deterministic_with_stored_noise(tiny, ckpt, plain_run, rgb_dir, tmp_path):
+    _, first = plain_run
+    again = tmp_path / "again"
+    result = tiny.invoke(
+        "translate", "--checkpoint", ckpt("inversion"), "--input", rgb_dir, "--output", again,
+        "--device", "cpu", "--batch-size", "2",
+    )
+    assert result.exit_code == 0, result.output
+    assert pngs(again) == pngs(first)
+    for name in pngs(first):
+        assert (again / name).read_bytes() == (first / name).read_bytes(), name
+
+
+def test_single_file_input(tiny, ckpt, plain_run, rgb_dir, tmp_path):
+    _, folder_out = plain_run
+    out = tmp_path / "single"
+    result = tiny.invoke(
+        "translate", "--checkpoint", ckpt("inversion"), "--input", rgb_dir / "d_face.webp", "--output", out,
+        "--device", "cpu",
+    )
+    assert result.exit_code == 0, result.output
+    assert pngs(out) == ["d_face.png"]
+    single = tiny.read_png(out / "d_face.png").astype(int)
+    batched = tiny.read_png(folder_out / "d_face.png").astype(int)
+    assert np.abs(single - batched).max() <= 1  # batch composition may move a float ulp
+    assert "wrote 1 of 1 image(s)" in flat(result.output)
+
+
+def test_save_latents_matches_api_and_resize_outputs(tiny, ckpt, pair_dir, tmp_path):
+    from p2s.apis.translator import Translator
+
+    out = tmp_path / "big"
+    result = tiny.invoke(
+        "translate", "--checkpoint", ckpt("inversion"), "--input", pair_dir, "--output", out,
+        "--device", "cpu", "--batch-size", "1", "--save-latents", "--resize-outputs",
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "latents", "latents/p.npy", "latents/q.npy", "p.png", "q.png",
+    ]
+    translator = Translator.from_checkpoint(ckpt("inversion"), device="cpu")
+    latents = {}
+    for path in sorted(pair_dir.iterdir()):
+        saved = np.load(out / "latents" / f"{path.stem}.npy")
+        assert saved.dtype == np.float32 and saved.shape == (NUM_WS, W_DIM)
+        expected = translator.translate(translator.prepare([translator.task.load_source(path)]))
+        np.testing.assert_allclose(saved, expected.latents[0].numpy(), rtol=0, atol=1e-6)
+        latents[path.stem] = saved
+        big = tiny.read_png(out / f"{path.stem}.png")
+        assert big.shape == (256, 256, 3) and big.dtype == np.uint8
+        # 16 -> 256 pooling repeats each generator pixel in a 16x16 block
+        small = expected.to_uint8()[0].astype(int)
+        assert np.abs(big[::16, ::16].astype(int) - small).max() <= 1
+        assert np.abs(big[15::16, 15::16].astype(int) - small).max() <= 1
+    # one code per image (the encoder residual is not zero)
+    assert not np.array_equal(latents["p"], latents["q"])
+
+
+def test_randomize_noise_changes_outputs(tiny, ckpt, pair_dir, tmp_path):
+    noisy = ckpt("noisy")  # noise weights 1.0: the noise visibly moves the pixels
+
+    def run(name, *extra):
+        out = tmp_path / name
+        result = tiny.invoke(
+            "translate", "--checkpoint", noisy, "--input", pair_dir, "--output", out, "--device", "cpu", *extra
+        )
+        assert result.exit_code == 0, result.output
+        return {n: tiny.read_png(out / n) for n in pngs(out)}
+
+    const_a, const_b = run("const_a"), run("const_b")
+    rand_a, rand_b = run("rand_a", "--randomize-noise"), run("rand_b", "--randomize-noise")
+    assert sorted(rand_a) == sorted(const_a) == ["p.png", "q.png"]
+    for name in const_a:
+        np.testing.assert_array_equal(const_a[name], const_b[name])  # stored noise buffers
+        assert not np.array_equal(rand_a[name], rand_b[name]), name  # fresh noise per run
+        assert not np.array_equal(rand_a[name], const_a[name]), name
+
+
+# --- translate: style mixing --------------------------------------------------------------
+def _mix_run(tiny, ckpt, pair_dir, out, *extra):
+    result = tiny.invoke(
+        "translate", "--checkpoint", ckpt("inversion"), "--input", pair_dir, "--output", out,
+        "--device", "cpu", "--mix", "3", *extra,
+    )
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_mix_variants_are_seeded(tiny, ckpt, pair_dir, tmp_path):
+    first, second, other = tmp_path / "s7", tmp_path / "s7again", tmp_path / "s8"
+    _mix_run(tiny, ckpt, pair_dir, first, "--mix-layers", "3-5", "--seed", "7")
+    _mix_run(tiny, ckpt, pair_dir, second, "--mix-layers", "3-5", "--seed", "7")
+    _mix_run(tiny, ckpt, pair_dir, other, "--mix-layers", "3-5", "--seed", "8")
+    expected = sorted([f"{s}.png" for s in "pq"] + [f"{s}_mix{k}.png" for s in "pq" for k in range(3)])
+    assert pngs(first) == pngs(second) == pngs(other) == expected
+    for name in expected:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    for stem in "pq":
+        plain = tiny.read_png(first / f"{stem}.png")
+        variants = [tiny.read_png(first / f"{stem}_mix{k}.png") for k in range(3)]
+        assert all(v.shape == (RES, RES, 3) for v in variants)
+        for j in range(3):
+            assert not np.array_equal(variants[j], plain)
+            for k in range(j + 1, 3):
+                assert not np.array_equal(variants[j], variants[k]), (stem, j, k)
+        # another seed draws other styles
+        assert not np.array_equal(variants[0], tiny.read_png(other / f"{stem}_mix0.png"))
+    assert_clean(tiny, first)
+
+
+def test_mix_alpha_zero_reproduces_plain_output(tiny, ckpt, pair_dir, tmp_path):
+    out = tmp_path / "alpha0"
+    _mix_run(tiny, ckpt, pair_dir, out, "--mix-layers", "0-5", "--mix-alpha", "0.0", "--batch-size", "1")
+    for stem in "pq":
+        plain = tiny.read_png(out / f"{stem}.png")
+        for k in range(3):
+            np.testing.assert_array_equal(tiny.read_png(out / f"{stem}_mix{k}.png"), plain)
+
+
+def test_mix_default_layers_are_the_fine_rows(tiny, ckpt, pair_dir, tmp_path):
+    out = tmp_path / "default_layers"
+    _mix_run(tiny, ckpt, pair_dir, out, "--seed", "3")
+    assert pngs(out) == sorted([f"{s}.png" for s in "pq"] + [f"{s}_mix{k}.png" for s in "pq" for k in range(3)])
+
+
+@pytest.mark.parametrize("layers", ["9-2", "x", "3-"])
+def test_bad_mix_layers_is_a_one_line_error(tiny, ckpt, pair_dir, tmp_path, layers):
+    out = tmp_path / "out"
+    result = tiny.invoke(
+        "translate", "--checkpoint", ckpt("inversion"), "--input", pair_dir, "--output", out,
+        "--device", "cpu", "--mix", "2", "--mix-layers", layers,
+    )
+    line = tiny.one_line_error(result)
+    assert f"--mix-layers '{layers}' is not like '8-17'" in line
+    assert not out.exists()
+
+
+def test_mix_layers_outside_the_latent_are_refused_before_writing(tiny, ckpt, pair_dir, tmp_path):
+    out = tmp_path / "out"
+    result = tiny.invoke(
+        "translate", "--checkpoint", ckpt("inversion"), "--input", pair_dir, "--output", out,
+        "--device", "cpu", "--mix", "2", "--mix-layers", "4-9",
+    )
+    line = tiny.one_line_error(result)
+    assert "mix layers [6, 7, 8, 9] are outside 0..5" in line
+    assert not out.exists() or list(out.iterdir()) == []  # nothing half-written
+
+
+# --- translate: unusable inputs are skipped --------------------------------------------------
+def test_corrupt_image_is_skipped_and_reported(tiny, ckpt, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tiny.write_rgb(folder / "good1.png", seed=1)
+    tiny.write_rgb(folder / "good2.jpg", seed=2)
+    (folder / "broken.png").write_bytes(np.random.RandomState(0).bytes(600))
+    out = tmp_path / "out"
+    result = tiny.invoke(
+        "translate", "--checkpoint", ckpt("inversion"), "--input", folder, "--output", out,
+        "--device", "cpu", "--batch-size", "2",
+    )
+    assert result.exit_code == 1, result.output
+    text = flat(result.output)
+    assert "skipped broken.png: not a readable image" in text
+    assert "1 input(s) failed: broken.png" in text
+    assert "wrote 2 of 3 image(s)" in text
+    assert "Traceback" not in result.output
+    assert pngs(out) == ["good1.png", "good2.png"]
+    assert_clean(tiny, out)
+
+
+def test_names_with_brackets_are_printed_verbatim(tiny, ckpt, tmp_path):
+    """File names are not rich markup: '[x]' and '[red]' must survive in the messages."""
+    folder = tmp_path / "in[red]"
+    folder.mkdir()
+    tiny.write_rgb(folder / "face[red].png", seed=1)
+    (folder / "scan[x].png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    out = tmp_path / "out[bold]"
+    result = _translate(tiny, ckpt("inversion"), folder, out)
+    assert result.exit_code == 1, result.output
+    text = flat(result.output)
+    assert "skipped scan[x].png: not a readable image" in text
+    assert "1 input(s) failed: scan[x].png" in text
+    assert f"wrote 1 of 2 image(s) to {out}" in text
+    assert pngs(out) == ["face[red].png"]
+
+    missing = tmp_path / "[bold]psp.pt"
+    line = tiny.one_line_error(_translate(tiny, missing, folder, tmp_path / "unused"))
+    assert f"checkpoint not found at '{missing.resolve()}'" in line
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("rgb", "colour.png: mode RGB is not accepted by task 'seg2face' (accepted: L, P)"),
+        ("label25", "labels25.png: label value 25 is not a class index 0..18"),
+    ],
+)
+def test_seg2face_refuses_unusable_label_maps(tiny, ckpt, tmp_path, kind, message):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tiny.write_label_map(folder / "good.png", seed=1)
+    if kind == "rgb":
+        bad = tiny.write_rgb(folder / "colour.png", seed=5)
+    else:
+        bad = tiny.write_label_map(folder / "labels25.png", seed=2, top=25)
+    out = tmp_path / "out"
+    result = tiny.invoke(
+        "translate", "--checkpoint", ckpt("seg"), "--input", folder, "--output", out, "--device", "cpu",
+    )
+    assert result.exit_code == 1, result.output
+    text = flat(result.output)
+    assert f"skipped {message}" in text
+    assert f"1 input(s) failed: {bad.name}" in text
+    assert pngs(out) == ["good.png"]
+    assert tiny.read_png(out / "good.png").shape == (RES, RES, 3)
+    assert_clean(tiny, out)
+
+
+# --- translate: user errors (exit 2, one line, nothing written) ----------------------------------
+def _translate(tiny, checkpoint, source, out, *extra):
+    return tiny.invoke(
+        "translate", "--checkpoint", checkpoint, "--input", source, "--output", out, "--device", "cpu", *extra
+    )
+
+
+def test_missing_checkpoint(tiny, pair_dir, tmp_path):
+    missing = tmp_path / "nowhere" / "psp_ffhq_encode.pt"
+    result = _translate(tiny, missing, pair_dir, tmp_path / "out")
+    line = tiny.one_line_error(result)
+    assert f"checkpoint not found at '{missing.resolve()}'" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_text_file_checkpoint(tiny, pair_dir, tmp_path):
+    text = tmp_path / "model.pt"
+    text.write_text("hello, I am not a checkpoint\n")
+    result = _translate(tiny, text, pair_dir, tmp_path / "out")
+    line = tiny.one_line_error(result)
+    assert f"checkpoint '{text}' is not a readable PyTorch file" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_state_dict_with_a_wrong_shape(tiny, ckpt, pair_dir, tmp_path):
+    payload = torch.load(ckpt("inversion"), map_location="cpu", weights_only=True)
+    key = "encoder.latlayer1.weight"
+    assert payload["state_dict"][key].shape == (16, 16, 1, 1)
+    payload["state_dict"][key] = torch.zeros(16, 8, 1, 1)
+    bad = tmp_path / "bad_shape.pt"
+    torch.save(payload, bad)
+    result = _translate(tiny, bad, pair_dir, tmp_path / "out")
+    line = tiny.one_line_error(result)
+    assert "does not match PSP" in line
+    assert f"{key} (16, 8, 1, 1) vs model (16, 16, 1, 1)" in line
+    assert not (tmp_path / "out").exists()
+
+
+def _touch_marker(path: str) -> None:
+    Path(path).write_text("pickled code ran")
+
+
+@dataclass
+class PickledPayload:
+    """Unpickling this runs code: ``__setstate__`` writes ``marker``."""
+
+    marker: str
+
+    def __setstate__(self, state: dict) -> None:
+        _touch_marker(state["marker"])
+        self.__dict__.update(state)
+
+
+def test_pickled_class_in_checkpoint_never_runs(tiny, ckpt, pair_dir, tmp_path):
+    marker = tmp_path / "marker.txt"
+    payload = torch.load(ckpt("inversion"), map_location="cpu", weights_only=True)
+    payload["p2s"]["note"] = PickledPayload(str(marker))
+    evil = tmp_path / "evil.pt"
+    torch.save(payload, evil)
+    result = _translate(tiny, evil, pair_dir, tmp_path / "out")
+    line = tiny.one_line_error(result)
+    assert "holds pickled Python objects that safe loading refuses" in line
+    assert "PickledPayload" in line
+    assert "\x1b" not in line  # no terminal colour codes from torch's message
+    assert not marker.exists()
+    assert not (tmp_path / "out").exists()
+    # control: an unsafe load of the same file does run the class's code
+    torch.load(evil, map_location="cpu", weights_only=False)
+    assert marker.read_text() == "pickled code ran"
+
+
+def test_missing_input(tiny, ckpt, tmp_path):
+    result = _translate(tiny, ckpt("inversion"), tmp_path / "no_such_dir", tmp_path / "out")
+    line = tiny.one_line_error(result)
+    assert f"input '{tmp_path / 'no_such_dir'}' does not exist" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_input_folder(tiny, ckpt, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.md").write_text("no images here")
+    result = _translate(tiny, ckpt("inversion"), empty, tmp_path / "out")
+    line = tiny.one_line_error(result)
+    assert f"input folder '{empty}' has no .png, .jpg, .jpeg, .bmp, .webp images" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_inputs_with_the_same_stem(tiny, ckpt, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tiny.write_rgb(folder / "a.png", seed=1)
+    tiny.write_rgb(folder / "a.jpg", seed=2)
+    tiny.write_rgb(folder / "b.png", seed=3)
+    result = _translate(tiny, ckpt("inversion"), folder, tmp_path / "out")
+    line = tiny.one_line_error(result)
+    assert "'a.jpg' and 'a.png' would both be written as a.png" in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_device_cuda_without_a_gpu(tiny, ckpt, pair_dir, tmp_path):
+    result = tiny.invoke(
+        "translate", "--checkpoint", ckpt("inversion"), "--input", pair_dir, "--output", tmp_path / "out",
+        "--device", "cuda",
+    )
+    line = tiny.one_line_error(result)
+    assert "--device cuda was asked for, but PyTorch sees no CUDA device" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_resize_factor_needs_a_superres_checkpoint(tiny, ckpt, pair_dir, tmp_path):
+    result = _translate(tiny, ckpt("inversion"), pair_dir, tmp_path / "out", "--resize-factor", "8")
+    line = tiny.one_line_error(result)
+    assert "--resize-factor applies to super-resolution checkpoints only" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_resize_factor_must_be_a_paper_factor(tiny, ckpt, pair_dir, tmp_path):
+    result = _translate(tiny, ckpt("superres"), pair_dir, tmp_path / "out", "--resize-factor", "3")
+    line = tiny.one_line_error(result)
+    assert "resize_factor must be one of (1, 2, 4, 8, 16, 32), got 3" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_resize_factor_on_superres_checkpoint_is_used(tiny, ckpt, pair_dir, tmp_path):
+    outs = {}
+    for factor in ("4", "32"):
+        outs[factor] = tmp_path / f"x{factor}"
+        result = _translate(tiny, ckpt("superres"), pair_dir, outs[factor], "--resize-factor", factor)
+        assert result.exit_code == 0, result.output
+    assert pngs(outs["4"]) == pngs(outs["32"]) == ["p.png", "q.png"]
+    assert not np.array_equal(tiny.read_png(outs["4"] / "p.png"), tiny.read_png(outs["32"] / "p.png"))
+
+
+# --- interpolate -------------------------------------------------------------------------------
+def test_interpolate_frames_and_strip(tiny, ckpt, pair_dir, tmp_path):
+    a, b = pair_dir / "p.png", pair_dir / "q.jpg"
+    plain = tmp_path / "plain"
+    assert _translate(tiny, ckpt("inversion"), pair_dir, plain, "--batch-size", "2").exit_code == 0
+    out = tmp_path / "interp"
+    result = tiny.invoke(
+        "interpolate", a, b, "--checkpoint", ckpt("inversion"), "--steps", "4", "--output", out, "--device", "cpu"
+    )
+    assert result.exit_code == 0, result.output
+    assert "wrote 4 frames and strip.png" in flat(result.output)
+    assert pngs(out) == ["frame_000.png", "frame_001.png", "frame_002.png", "frame_003.png", "strip.png"]
+    frames = [tiny.read_png(out / f"frame_{k:03d}.png") for k in range(4)]
+    assert all(f.shape == (RES, RES, 3) for f in frames)
+    strip = tiny.read_png(out / "strip.png")
+    assert strip.shape == (RES, 4 * RES, 3)
+    np.testing.assert_array_equal(strip, np.concatenate(frames, axis=1))
+    first, last = tiny.read_png(plain / "p.png").astype(int), tiny.read_png(plain / "q.png").astype(int)
+    assert np.abs(frames[0].astype(int) - first).max() <= 1
+    assert np.abs(frames[3].astype(int) - last).max() <= 1
+    assert not np.array_equal(frames[1], frames[0]) and not np.array_equal(frames[2], frames[3])
+    assert_clean(tiny, out)
+
+
+def test_interpolate_unreadable_image(tiny, ckpt, pair_dir, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG not really")
+    result = tiny.invoke(
+        "interpolate", pair_dir / "p.png", broken, "--checkpoint", ckpt("inversion"), "--output", tmp_path / "out",
+        "--device", "cpu",
+    )
+    line = tiny.one_line_error(result)
+    assert "broken.png: not a readable image" in line
+    assert not (tmp_path / "out").exists()
+
+
+# --- registry ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "group, names",
+    [
+        ("encoders", ["GradualStyleEncoder", "WEncoder", "WPlusEncoder"]),
+        ("generators", ["StyleGAN2Generator"]),
+        ("backbones", ["IRSEBackbone"]),
+        ("tasks", ["Frontalization", "Inversion", "Seg2Face", "Sketch2Face", "SuperResolution"]),
+    ],
+)
+def test_registry_list_group(tiny, group, names):
+    result = tiny.invoke("registry", "list", group)
+    assert result.exit_code == 0, result.output
+    rows = [line.split("│") for line in result.output.splitlines() if line.startswith("│")]
+    listed = {cells[2].strip() for cells in rows if len(cells) > 2}
+    assert set(names) <= listed
+    assert {cells[1].strip() for cells in rows} == {group}
+
+
+def test_registry_list_all_groups(tiny):
+    result = tiny.invoke("registry", "list")
+    assert result.exit_code == 0, result.output
+    for name in ("GradualStyleEncoder", "StyleGAN2Generator", "IRSEBackbone", "Seg2Face", "PSP"):
+        assert f" {name} " in result.output, name
+
+
+def test_registry_list_unknown_group(tiny):
+    result = tiny.invoke("registry", "list", "nope")
+    line = tiny.one_line_error(result)
+    assert "unknown registry group 'nope' (groups: backbones, encoders, generators" in line
+
+
+# --- the installed console script --------------------------------------------------------------
+def test_console_script_help():
+    script = Path(sys.executable).parent / "p2s"
+    command = [str(script), "--help"] if script.exists() else [sys.executable, "-m", "p2s.cli.main", "--help"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "120"})
+    assert done.returncode == 0, done.stderr
+    for command_name in ("translate", "interpolate", "registry"):
+        assert command_name in done.stdout
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,151 @@
+"""``p2s train`` end to end on tiny versions of every shipped config (CPU)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from typer.testing import CliRunner
+
+from p2s.cli.main import app
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = sorted((ROOT / "configs" / "psp").glob("*.py")) + sorted((ROOT / "plugins").glob("*/configs/*.py"))
+
+#: the paper's loss weights (Appendix A) each shipped config must use
+PAPER_WEIGHTS = {
+    "inversion": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1},
+    "toonify": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1},
+    "inpainting": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1},
+    "colorization": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1},
+    "superres": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1},
+    "frontalization": {"loss_id": 1.0, "loss_l2": 0.001, "loss_l2_crop": 0.01, "loss_lpips": 0.08,
+                       "loss_lpips_crop": 0.8, "loss_w_norm": 0.005},
+    "sketch2face": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_w_norm": 0.005},
+    "seg2face": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_w_norm": 0.005},
+}
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def _scalars(work_dir: Path) -> list[dict]:
+    files = sorted(work_dir.glob("*/vis_data/scalars.json"))
+    assert files, f"no scalars.json under {work_dir}"
+    return [json.loads(line) for line in files[-1].read_text().splitlines()]
+
+
+def test_every_config_is_covered():
+    names = {p.stem.split("_")[2] for p in CONFIGS}
+    assert names <= set(PAPER_WEIGHTS), names - set(PAPER_WEIGHTS)
+    assert len(CONFIGS) >= 10
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
+def test_config_uses_paper_weights(config):
+    cfg = Config.fromfile(str(config))
+    weights = {}
+    for loss in cfg.model.losses.values():
+        name = loss.get("loss_name", {"L2Loss": "loss_l2", "LPIPSLoss": "loss_lpips", "IDLoss": "loss_id",
+                                      "WNormLoss": "loss_w_norm", "MoCoLoss": "loss_moco"}[loss["type"]])
+        weights[name] = loss["loss_weight"]
+    task = config.stem.split("_")[2]
+    if "afhq" in config.stem:  # non-face domains: no ID loss (paper)
+        assert weights == {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_w_norm": 0.005}
+    else:
+        assert weights == PAPER_WEIGHTS[task]
+    assert cfg.task == cfg.train_dataloader.dataset.task == cfg.val_dataloader.dataset.task
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
+def test_tiny_training_lowers_loss_and_translates(config, tiny_configs, train_data, tmp_path):
+    tiny = tiny_configs.write_tiny_config(config, train_data, tmp_path / "tiny.py", max_iters=4, interval=4,
+                                          optimizer=dict(type="Adam", lr=2e-3))
+    work = tmp_path / "work"
+    result = _invoke("train", tiny, "--work-dir", work)
+    assert result.exit_code == 0, result.output
+    losses = [row["loss"] for row in _scalars(work) if "loss" in row and "val/loss" not in row]
+    assert len(losses) == 4 and losses[-1] < losses[0], losses
+    assert any(row.get("val/loss") is not None for row in _scalars(work))
+    assert list(work.glob("*/grids/*.png")), "no image grid written"
+
+    checkpoint = work / "iter_4.pth"
+    torch.load(checkpoint, weights_only=True)  # safe to load
+    cfg = Config.fromfile(str(tiny))
+    source = {"PairedImageDataset": train_data.get("sketches" if cfg.task.type == "Sketch2Face" else "labels")}
+    inputs = source.get(cfg.train_dataloader.dataset.type, train_data["faces"])
+    out = tmp_path / "translated"
+    result = _invoke("translate", "--checkpoint", checkpoint, "--input", inputs, "--output", out,
+                     "--mix", "2", "--mix-layers", "3-5")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.glob("s0*.png")) == ["s0.png", "s0_mix0.png", "s0_mix1.png"]
+
+
+def _encoder_state(path: Path) -> dict:
+    state = torch.load(path, weights_only=True)["state_dict"]
+    return {k: v for k, v in state.items() if k.startswith("encoder.")}
+
+
+def test_resume_continues_exactly(tiny_configs, train_data, tmp_path):
+    base = ROOT / "configs" / "psp" / "psp_irse50_superres_celebahq-1024.py"  # random factors, flips, noise
+    straight = tiny_configs.write_tiny_config(base, train_data, tmp_path / "straight.py", max_iters=4,
+                                              fixed_batch=False)
+    assert _invoke("train", straight, "--work-dir", tmp_path / "a").exit_code == 0
+
+    first = tiny_configs.write_tiny_config(base, train_data, tmp_path / "first.py", max_iters=2, fixed_batch=False)
+    assert _invoke("train", first, "--work-dir", tmp_path / "b").exit_code == 0
+    result = _invoke("train", straight, "--work-dir", tmp_path / "b", "--resume")
+    assert result.exit_code == 0, result.output
+
+    want, got = _encoder_state(tmp_path / "a" / "iter_4.pth"), _encoder_state(tmp_path / "b" / "iter_4.pth")
+    assert want.keys() == got.keys()
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=0, atol=0, msg=key)
+    before = _encoder_state(tmp_path / "b" / "iter_2.pth")
+    assert any(not torch.equal(before[k], got[k]) for k in got)
+
+
+def test_user_errors_are_one_line(tiny_configs, train_data, tmp_path):
+    base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
+    tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py")
+    cases = {
+        "unknown config key 'train_cfg.max_iter'": ["train_cfg.max_iter=3"],
+        "target folder '/nonexistent/faces' does not exist": ["train_dataloader.dataset.root=/nonexistent/faces"],
+        "unknown loss type 'L3Loss'": ["model.losses.l2.type=L3Loss"],
+    }
+    for expected, overrides in cases.items():
+        result = _invoke("train", tiny, *overrides, "--work-dir", tmp_path / "err")
+        assert result.exit_code == 2, (expected, result.output)
+        assert expected in result.output and "Traceback" not in result.output, result.output
+    result = _invoke("train", tmp_path / "missing.py")
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_config_show_applies_overrides(tmp_path):
+    config = ROOT / "configs" / "psp" / "psp_irse50_frontalization_ffhq-1024.py"
+    result = _invoke("config", "show", config, "model.generator.weights=/data/g.pt", "train_cfg.max_iters=7")
+    assert result.exit_code == 0, result.output
+    assert "weights='/data/g.pt'" in result.output and "max_iters=7" in result.output
+    assert "loss_weight=0.005" in result.output  # inherited w-norm weight
+
+
+def test_plugin_registers_only_through_custom_imports():
+    """Core never imports the plugin; its config's custom_imports does (fresh process)."""
+    import subprocess
+    import sys
+
+    config = ROOT / "plugins" / "colorization" / "configs" / "psp_irse50_colorization_ffhq-1024.py"
+    script = (
+        "import sys; from mmengine.config import Config; from p2s.registry import TASKS\n"
+        "TASKS.import_from_location()\n"
+        "assert 'Colorization' not in TASKS.module_dict and 'p2s_plugins.colorization' not in sys.modules\n"
+        f"cfg = Config.fromfile({str(config)!r})\n"
+        "assert 'Colorization' in TASKS.module_dict and cfg.task.type == 'Colorization'\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd="/")
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

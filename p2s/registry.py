@@ -58,7 +58,9 @@ OPTIM_WRAPPER_CONSTRUCTORS = Registry(
 PARAM_SCHEDULERS = Registry("parameter scheduler", parent=MMENGINE_PARAM_SCHEDULERS, scope="p2s")
 LOG_PROCESSORS = Registry("log_processor", parent=MMENGINE_LOG_PROCESSORS, scope="p2s")
 EVALUATOR = Registry("evaluator", parent=MMENGINE_EVALUATOR, scope="p2s")
-MODEL_WRAPPERS = Registry("model_wrapper", parent=MMENGINE_MODEL_WRAPPERS, scope="p2s")
+MODEL_WRAPPERS = Registry(
+    "model_wrapper", parent=MMENGINE_MODEL_WRAPPERS, scope="p2s", locations=["p2s.engine"]
+)
 WEIGHT_INITIALIZERS = Registry("weight initializer", parent=MMENGINE_WEIGHT_INITIALIZERS, scope="p2s")
 FUNCTIONS = Registry("function", parent=MMENGINE_FUNCTIONS, scope="p2s")
 

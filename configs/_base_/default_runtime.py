@@ -24,5 +24,8 @@ custom_hooks = [
 # Checkpoints carry the resolved config (meta.cfg), so `p2s translate` needs no other file.
 visualizer = dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend'),
                                                    dict(type='TensorboardVisBackend')])
+# DDP under torchrun (--launcher pytorch); also runs on CPU with gloo. The "p2s." prefix
+# is needed: MMEngine looks the wrapper up in its root registry by this exact name.
+model_wrapper_cfg = dict(type='p2s.P2SDistributedDataParallel', broadcast_buffers=False)
 load_from = None
 resume = False

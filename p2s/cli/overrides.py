@@ -37,8 +37,8 @@ def _all_keys(node: Any, prefix: str = "") -> list[str]:
 def _check_key(cfg: Config, key: str) -> None:
     """Every part of ``key`` must already exist, so a typo cannot add a silent new key.
 
-    The one exception is a new option of a component config (a dict with ``type``):
-    its constructor then validates the name.
+    The one exception is a new option of a component config (a dict with ``type``),
+    whose constructor validates the name, unless it is a near-miss of an existing key.
     """
     node: Any = cfg._cfg_dict.to_dict()
     parts = key.split(".")
@@ -46,6 +46,10 @@ def _check_key(cfg: Config, key: str) -> None:
         if isinstance(node, dict) and part in node:
             node = node[part]
         elif isinstance(node, dict) and "type" in node and depth == len(parts) - 1:
+            twin = difflib.get_close_matches(part, [str(k) for k in node], n=1, cutoff=0.85)
+            if twin:
+                prefix = ".".join(parts[:-1])
+                raise P2SError(f"unknown config key '{key}'. Did you mean '{prefix}.{twin[0]}'?")
             return
         elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]

@@ -58,6 +58,19 @@ def _clean(message: str) -> str:
     return re.sub(r"class `[^`]+` in [^:]+: ", "", message)
 
 
+def _init_cpu_process_group() -> None:
+    """MMEngine's launcher calls ``torch.cuda.set_device``; on a CPU-only machine p2s
+    joins the torchrun group itself, with gloo, and MMEngine then uses it."""
+    import os
+
+    import torch.distributed as dist
+
+    if "RANK" not in os.environ:
+        raise P2SError("--launcher pytorch must run under torchrun (RANK is not set)")
+    if not dist.is_initialized():
+        dist.init_process_group(backend="gloo")
+
+
 @user_errors
 def train(
     config: Annotated[Path, typer.Argument(help="training config (.py)")],
@@ -72,6 +85,8 @@ def train(
     """Train a model described by CONFIG with MMEngine's Runner."""
     import torch
     from mmengine.runner import Runner
+
+    import p2s.engine  # noqa: F401  (wrappers and hooks MMEngine looks up in its own roots)
 
     cfg = load_config(config, overrides)
     cfg.work_dir = str(work_dir or cfg.get("work_dir") or Path("work_dirs") / config.stem)
@@ -89,7 +104,7 @@ def train(
         cfg.randomness = dict(cfg.get("randomness") or {}, seed=seed)
     cfg.launcher = launcher.value
     if launcher is Launcher.pytorch and not torch.cuda.is_available():
-        cfg.env_cfg = dict(cfg.get("env_cfg") or {}, dist_cfg=dict(backend="gloo"))
+        _init_cpu_process_group()
     try:
         runner = Runner.from_cfg(cfg)
         runner.train()

@@ -67,14 +67,19 @@ class GradualStyleEncoder(BackboneEncoder):
         for i in range(num_ws):
             spatial = sizes[3] if i < coarse else sizes[2] if i < middle else sizes[1]
             self.styles.append(GradualStyleBlock(c4, w_dim, spatial))
-        self.latlayer1 = nn.Conv2d(c3, c4, 1, 1, 0)
-        self.latlayer2 = nn.Conv2d(c2, c4, 1, 1, 0)
+        # pyramid levels exist only when some rows read them (unused layers would stall DDP)
+        if num_ws > coarse:
+            self.latlayer1 = nn.Conv2d(c3, c4, 1, 1, 0)
+        if num_ws > middle:
+            self.latlayer2 = nn.Conv2d(c2, c4, 1, 1, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _, c1, c2, c3 = self.stages(x)
         latents = [self.styles[j](c3) for j in range(min(self.coarse, self.num_ws))]
-        p2 = upsample_add(c3, self.latlayer1(c2))
-        latents += [self.styles[j](p2) for j in range(self.coarse, min(self.middle, self.num_ws))]
-        p1 = upsample_add(p2, self.latlayer2(c1))
-        latents += [self.styles[j](p1) for j in range(self.middle, self.num_ws)]
+        if self.num_ws > self.coarse:
+            p2 = upsample_add(c3, self.latlayer1(c2))
+            latents += [self.styles[j](p2) for j in range(self.coarse, min(self.middle, self.num_ws))]
+        if self.num_ws > self.middle:
+            p1 = upsample_add(p2, self.latlayer2(c1))
+            latents += [self.styles[j](p1) for j in range(self.middle, self.num_ws)]
         return torch.stack(latents, dim=1)

@@ -1,7 +1,8 @@
 """Training engine pieces for MMEngine's Runner: the Ranger optimizer and p2s hooks.
 
 Importing this package registers ``Ranger`` (``OPTIMIZERS``), ``SafeCheckpointHook``,
-``AtomicCheckpointHook``, ``ImageGridHook`` and ``RNGStateHook`` (``HOOKS``) under scope
+``AtomicCheckpointHook``, ``ImageGridHook`` and ``RNGStateHook`` (``HOOKS``),
+``P2SDistributedDataParallel`` (``MODEL_WRAPPERS``) under scope
 ``p2s``, the ``'p2s_atomic_local'`` file backend, and makes MMEngine load local
 checkpoints with ``torch.load(weights_only=True)``.  The registries import it lazily, so
 a config with ``default_scope='p2s'`` needs no ``custom_imports``.
@@ -15,6 +16,7 @@ from p2s.engine.checkpoint_io import (
     to_weights_only_safe,
     use_weights_only_loader,
 )
+from p2s.engine.ddp import P2SDistributedDataParallel
 from p2s.engine.hooks import AtomicCheckpointHook, ImageGridHook, SafeCheckpointHook
 from p2s.engine.optimizers import Ranger
 from p2s.engine.rng_hook import RNGStateHook
@@ -26,6 +28,7 @@ __all__ = [
     "AtomicCheckpointHook",
     "AtomicLocalBackend",
     "ImageGridHook",
+    "P2SDistributedDataParallel",
     "RNGStateHook",
     "Ranger",
     "SafeCheckpointHook",

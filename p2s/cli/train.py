@@ -53,6 +53,46 @@ def _unknown_type_error(err: KeyError) -> P2SError | None:
     return P2SError(f"unknown type '{match.group(1)}' in the {match.group(3)} registry.{hint}")
 
 
+def _known_types() -> set[str]:
+    """Every name a config's ``type`` may use: p2s registries and MMEngine's roots."""
+    import mmengine.registry.root as roots
+    from mmengine.registry import Registry
+
+    from p2s.registry import ALL_REGISTRIES
+
+    names: set[str] = set()
+    registries = [r for r in vars(roots).values() if isinstance(r, Registry)] + list(ALL_REGISTRIES.values())
+    for registry in registries:
+        for node in (registry, *registry._children.values()):
+            node.import_from_location()
+            names.update(node.module_dict)
+    return names
+
+
+def check_types(cfg) -> None:
+    """Fail before any build on a ``type`` no registry knows, naming the closest names."""
+    known: set[str] | None = None
+
+    def visit(node, path: str) -> None:
+        nonlocal known
+        if isinstance(node, dict):
+            kind = node.get("type")
+            if isinstance(kind, str):
+                known = known if known is not None else _known_types()
+                name = kind.split(".", 1)[-1]
+                if name not in known:
+                    close = difflib.get_close_matches(name, sorted(known), n=2, cutoff=0.6)
+                    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+                    raise P2SError(f"unknown type '{kind}' at {path or 'top level'}.{hint}")
+            for key, value in node.items():
+                visit(value, f"{path}.{key}" if path else str(key))
+        elif isinstance(node, (list, tuple)):
+            for index, value in enumerate(node):
+                visit(value, f"{path}[{index}]")
+
+    visit(cfg.to_dict(), "")
+
+
 def _clean(message: str) -> str:
     """Drop MMEngine's "class `X` in path.py: " prefixes from re-raised build errors."""
     return re.sub(r"class `[^`]+` in [^:]+: ", "", message)
@@ -102,6 +142,7 @@ def train(
         cfg.optim_wrapper.dtype = "bfloat16"
     if seed is not None:
         cfg.randomness = dict(cfg.get("randomness") or {}, seed=seed)
+    check_types(cfg)
     cfg.launcher = launcher.value
     if launcher is Launcher.pytorch and not torch.cuda.is_available():
         _init_cpu_process_group()

@@ -109,18 +109,22 @@ def test_resume_continues_exactly(tiny_configs, train_data, tmp_path):
     assert any(not torch.equal(before[k], got[k]) for k in got)
 
 
-def test_user_errors_are_one_line(tiny_configs, train_data, tmp_path):
+@pytest.mark.parametrize("expected, overrides", [
+    ("unknown config key 'train_cfg.max_iter'", ["train_cfg.max_iter=3"]),
+    ("target folder '/nonexistent/faces' does not exist", ["train_dataloader.dataset.root=/nonexistent/faces"]),
+    ("unknown type 'L3Loss' at model.losses.l2. Did you mean 'L2Loss'", ["model.losses.l2.type=L3Loss"]),
+    ("unknown type 'Rangr' at optim_wrapper.optimizer. Did you mean 'Ranger'", ["optim_wrapper.optimizer.type=Rangr"]),
+])
+def test_user_errors_are_one_line(expected, overrides, tiny_configs, train_data, tmp_path):
     base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
     tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py")
-    cases = {
-        "unknown config key 'train_cfg.max_iter'": ["train_cfg.max_iter=3"],
-        "target folder '/nonexistent/faces' does not exist": ["train_dataloader.dataset.root=/nonexistent/faces"],
-        "unknown loss type 'L3Loss'": ["model.losses.l2.type=L3Loss"],
-    }
-    for expected, overrides in cases.items():
-        result = _invoke("train", tiny, *overrides, "--work-dir", tmp_path / "err")
-        assert result.exit_code == 2, (expected, result.output)
-        assert expected in result.output and "Traceback" not in result.output, result.output
+    result = _invoke("train", tiny, *overrides, "--work-dir", tmp_path / "err")
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and "Traceback" not in result.output, result.output
+    assert result.output.strip().splitlines()[-1].startswith("error:")
+
+
+def test_missing_config_file(tmp_path):
     result = _invoke("train", tmp_path / "missing.py")
     assert result.exit_code == 2 and "does not exist" in result.output
 

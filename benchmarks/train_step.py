@@ -1,0 +1,69 @@
+"""Training-step throughput of the pSp inversion recipe (L2 + LPIPS + ID, Ranger).
+
+Random weights at real sizes by default (IR-SE50 encoder, 1024 StyleGAN2, AlexNet LPIPS,
+IR-SE50 identity network). Prints a table and writes JSON.
+
+    python benchmarks/train_step.py --device cuda --batch-sizes 8 --json train.json
+    python benchmarks/train_step.py --device cpu --batch-sizes 2 --resolution 256   # CPU
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from mmengine.optim import OptimWrapper
+
+from common import machine, median, peak_memory_mib, report, reset_peak, time_call
+from p2s.engine import Ranger
+from p2s.models import PSP
+
+
+def build(resolution: int, device: torch.device) -> PSP:
+    model = PSP(
+        encoder=dict(type="GradualStyleEncoder", backbone=dict(type="IRSEBackbone", depth=50)),
+        generator=dict(type="StyleGAN2Generator", resolution=resolution),
+        losses=dict(
+            l2=dict(type="L2Loss", loss_weight=1.0),
+            lpips=dict(type="LPIPSLoss", loss_weight=0.8, random_backbone=True),
+            id=dict(type="IDLoss", loss_weight=0.1, weights=None, random_init=True),
+        ),
+    )
+    return model.to(device).train()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8])
+    parser.add_argument("--resolution", type=int, default=1024)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    model = build(args.resolution, device)
+    wrapper = OptimWrapper(Ranger(model.encoder.parameters(), lr=1e-4))
+    rows = []
+    for batch in args.batch_sizes:
+        source = torch.randn(batch, 3, 256, 256, device=device)
+        target = torch.randn(batch, 3, 256, 256, device=device).clamp(-1, 1)
+
+        def step() -> None:
+            losses = model.loss(source, dict(target=target))
+            loss, _ = model.parse_losses(losses)
+            wrapper.update_params(loss)
+
+        reset_peak(device)
+        times = time_call(step, device, args.warmup, args.repeats)
+        seconds = median(times)
+        rows.append(dict(batch=batch, it_per_s=1 / seconds, images_per_s=batch / seconds,
+                         step_ms=seconds * 1e3, peak_mib=peak_memory_mib(device) or "n/a"))
+    meta = dict(machine=machine(), resolution=args.resolution, torch=torch.__version__, device=str(device))
+    print(f"inversion recipe training step, {meta['machine']}, output {args.resolution} px")
+    report(rows, ["batch", "it_per_s", "images_per_s", "step_ms", "peak_mib"], args.json, meta)
+
+
+if __name__ == "__main__":
+    main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,10 @@ from p2s.datasets.transforms.official import tensors_to_uint8
 from p2s.models.psp import PSP
 from p2s.tasks.base import TaskAdapter
 from p2s.utils.errors import P2SError
+
+
+#: inference precisions: fp32 is exact (matches the official outputs); bf16 is for GPUs
+PRECISIONS = ("fp32", "bf16")
 
 
 def resolve_device(name: str | None) -> torch.device:
@@ -54,7 +59,11 @@ class Translator:
         device: str | torch.device | None = None,
         resize_outputs: bool = False,
         randomize_noise: bool = False,
+        precision: str = "fp32",
+        channels_last: bool = True,
     ) -> None:
+        if precision not in PRECISIONS:
+            raise P2SError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if task.source_channels != model.encoder.in_channels:
             raise P2SError(
                 f"task '{task.name}' makes {task.source_channels}-channel sources but the "
@@ -62,6 +71,10 @@ class Translator:
             )
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
         self.model = model.to(self.device).eval()
+        if channels_last:
+            # NHWC suits oneDNN (CPU) and tensor cores alike; the encoder is all 4-D convs
+            self.model.encoder.to(memory_format=torch.channels_last)
+        self.precision = precision
         self.task = task
         self.resize_outputs = resize_outputs
         self.noise_mode = "random" if randomize_noise else "const"
@@ -73,6 +86,7 @@ class Translator:
         device: str | None = None,
         resize_outputs: bool = False,
         randomize_noise: bool = False,
+        precision: str = "fp32",
         **task_options,
     ) -> Translator:
         """Read an official pSp or p2s checkpoint; ``task_options`` override the task's
@@ -81,7 +95,13 @@ class Translator:
         ckpt = read_translation_checkpoint(checkpoint)
         task = build_task(ckpt.task, **task_options)
         model = build_translation_model(ckpt, source=f"checkpoint '{checkpoint}'")
-        return cls(model, task, device_obj, resize_outputs, randomize_noise)
+        return cls(model, task, device_obj, resize_outputs, randomize_noise, precision)
+
+    def _autocast(self):
+        """bf16 autocast for ``precision='bf16'``; fp32 is the exact path."""
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     @property
     def num_ws(self) -> int:
@@ -95,9 +115,10 @@ class Translator:
     @torch.inference_mode()
     def translate(self, sources: torch.Tensor) -> Translation:
         """Encode and generate a batch of prepared sources."""
-        codes = self.model.encode(sources.to(self.device, torch.float32))
-        images = self.model.decode(codes, noise_mode=self.noise_mode, resize=self.resize_outputs)
-        return Translation(images, codes)
+        with self._autocast():
+            codes = self.model.encode(sources.to(self.device, torch.float32))
+            images = self.model.decode(codes, noise_mode=self.noise_mode, resize=self.resize_outputs)
+        return Translation(images.float(), codes.float())
 
     @torch.inference_mode()
     def mixing_latents(self, count: int, rng: np.random.RandomState) -> torch.Tensor:
@@ -116,23 +137,25 @@ class Translator:
         alpha: float | None = None,
     ) -> Translation:
         """Variants of one source: rows ``layers`` taken from each latent in ``inject``."""
-        codes = self.model.encode(source.to(self.device, torch.float32).unsqueeze(0))
-        mixed = self.model.mix_codes(codes.expand(len(inject), -1, -1), inject, layers, alpha)
-        images = self.model.decode(mixed, noise_mode=self.noise_mode, resize=self.resize_outputs)
-        return Translation(images, mixed)
+        with self._autocast():
+            codes = self.model.encode(source.to(self.device, torch.float32).unsqueeze(0)).float()
+            mixed = self.model.mix_codes(codes.expand(len(inject), -1, -1), inject, layers, alpha)
+            images = self.model.decode(mixed, noise_mode=self.noise_mode, resize=self.resize_outputs)
+        return Translation(images.float(), mixed)
 
     @torch.inference_mode()
     def interpolate(self, source_a: torch.Tensor, source_b: torch.Tensor, steps: int) -> Translation:
         """Linear interpolation in W+ between two encoded sources, both ends included."""
         if steps < 2:
             raise P2SError(f"--steps must be at least 2 (both ends), got {steps}")
-        codes = self.model.encode(torch.stack([source_a, source_b]).to(self.device, torch.float32))
-        t = torch.linspace(0, 1, steps, device=self.device).view(-1, 1, 1)
-        path = (1 - t) * codes[0:1] + t * codes[1:2]
-        frames = [
-            self.model.decode(chunk, noise_mode=self.noise_mode, resize=self.resize_outputs)
-            for chunk in path.split(8)
-        ]
+        with self._autocast():
+            codes = self.model.encode(torch.stack([source_a, source_b]).to(self.device, torch.float32)).float()
+            t = torch.linspace(0, 1, steps, device=self.device).view(-1, 1, 1)
+            path = (1 - t) * codes[0:1] + t * codes[1:2]
+            frames = [
+                self.model.decode(chunk, noise_mode=self.noise_mode, resize=self.resize_outputs).float()
+                for chunk in path.split(8)
+            ]
         return Translation(torch.cat(frames), path)
 
     # --- convenience for notebooks ------------------------------------------------

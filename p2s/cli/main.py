@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from p2s.cli.align import align
+from p2s.cli.convert import convert_app
+from p2s.cli.evaluate import evaluate
 from p2s.cli.registry import registry_app
 from p2s.cli.train import config_app, train
 from p2s.cli.translate import interpolate, translate
@@ -18,7 +21,10 @@ app = typer.Typer(
 app.command()(translate)
 app.command()(interpolate)
 app.command()(train)
+app.command()(align)
+app.command()(evaluate)
 app.add_typer(config_app, name="config")
+app.add_typer(convert_app, name="convert")
 app.add_typer(registry_app, name="registry")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,11 +14,18 @@ from p2s.cli.common import err_console, parse_layers, progress_bar, user_errors
 from p2s.utils.errors import P2SError
 
 
-def _translator(checkpoint: Path, device: Optional[str], resize_outputs: bool, randomize_noise: bool, **task_options):
+class Precision(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+def _translator(checkpoint: Path, device: Optional[str], resize_outputs: bool, randomize_noise: bool,
+                precision: str = "fp32", **task_options):
     from p2s.apis.translator import Translator
 
     return Translator.from_checkpoint(
-        checkpoint, device=device, resize_outputs=resize_outputs, randomize_noise=randomize_noise, **task_options
+        checkpoint, device=device, resize_outputs=resize_outputs, randomize_noise=randomize_noise,
+        precision=precision, **task_options
     )
 
 
@@ -41,13 +49,23 @@ def translate(
     mix_layers: Annotated[Optional[str], typer.Option(help="W+ rows to inject, e.g. 8-17 (default: fine rows)")] = None,
     mix_alpha: Annotated[Optional[float], typer.Option(help="blend weight of the injected rows (default: replace)")] = None,
     seed: Annotated[int, typer.Option(help="seed of the random z used for --mix")] = 0,
+    precision: Annotated[Precision, typer.Option(help="fp32 (exact, as the official code) or bf16 (GPU)")] = Precision.fp32,
+    align: Annotated[bool, typer.Option(help="FFHQ-align faces first (into OUTPUT/aligned/), as `p2s align`")] = False,
+    detector_dir: Annotated[Optional[Path], typer.Option(help="with --align: insightface model folder")] = None,
+    landmarks: Annotated[Optional[Path], typer.Option(help="with --align: landmarks JSON instead of a detector")] = None,
 ) -> None:
     """Translate images with a pSp / p2s checkpoint (official pre- and post-processing)."""
     from p2s.apis.files import MixSpec, list_inputs, translate_files
 
     inputs = list_inputs(input)
+    unaligned: list[Path] = []
+    if align:
+        inputs, unaligned = _align_first(inputs, output / "aligned", detector_dir, landmarks)
+    elif detector_dir is not None or landmarks is not None:
+        raise P2SError("--detector-dir and --landmarks go with --align")
     try:
-        translator = _translator(checkpoint, device, resize_outputs, randomize_noise, **_task_options(resize_factor))
+        translator = _translator(checkpoint, device, resize_outputs, randomize_noise, precision.value,
+                                 **_task_options(resize_factor))
     except P2SError as err:
         if resize_factor is not None and "no option 'resize_factor'" in str(err):
             raise P2SError("--resize-factor applies to super-resolution checkpoints only") from None
@@ -74,12 +92,34 @@ def translate(
         f"({report.seconds_per_image:.3f} s/image on {translator.device})",
         highlight=False,
     )
+    if unaligned:
+        err_console.print(f"[red]{len(unaligned)} input(s) gave no aligned face:[/] "
+                          + escape(", ".join(p.name for p in unaligned)), highlight=False)
     if report.failed:
         err_console.print(
             f"[red]{len(report.failed)} input(s) failed:[/] " + escape(", ".join(p.name for p, _ in report.failed)),
             highlight=False,
         )
+    if report.failed or unaligned:
         raise typer.Exit(code=1)
+
+
+def _align_first(inputs, folder: Path, detector_dir, landmarks) -> tuple[list[Path], list[Path]]:
+    """Align every input into ``folder``; returns the aligned paths and the failures."""
+    from p2s.alignment import align_paths
+    from p2s.cli.align import face_source
+
+    table, detector = face_source(detector_dir, landmarks)
+    failed: list[Path] = []
+
+    def report(path: Path, message: str) -> None:
+        failed.append(path)
+        err_console.print(f"[yellow]not aligned[/] {escape(message)}", highlight=False)
+
+    written = align_paths(inputs, folder, size=256, detector=detector, landmarks=table, on_error=report)
+    if not written:
+        raise P2SError("--align found no face in any input")
+    return [aligned for _, aligned in written], failed
 
 
 @user_errors

@@ -147,11 +147,13 @@ class Upsample(nn.Module):
 class ModulatedConv2d(nn.Module):
     """Style-modulated convolution, optionally demodulated and/or 2x upsampling.
 
-    Instead of building one modulated weight per sample (grouped conv over the batch),
-    the activations are scaled by the style, one shared-weight convolution runs for the
-    whole batch, and the demodulation coefficients multiply the output.  This is exact
-    because both modulation and demodulation are per-channel scalings (and the blur is
-    linear per channel), and it avoids batch-sized weight tensors.
+    For a batch, instead of building one modulated weight per sample (a grouped conv
+    over the batch, whose throughput collapses at large batches), the activations are
+    scaled by the style, one shared-weight convolution runs for the whole batch, and
+    the demodulation coefficients multiply the output.  This is exact because both
+    modulation and demodulation are per-channel scalings (and the blur is linear per
+    channel).  A single sample takes the cheaper route of modulating the weight itself
+    (no full-resolution multiplies), as the official code does.
     """
 
     def __init__(
@@ -190,15 +192,19 @@ class ModulatedConv2d(nn.Module):
         energy = self.scaled_weight().square().sum(dim=(2, 3))  # [out, in]
         return torch.rsqrt(styles.square() @ energy.t() + DEMOD_EPS)
 
+    def _conv(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        if self.upsample:
+            return self.blur(F.conv_transpose2d(x, weight.transpose(0, 1), stride=2, padding=0))
+        return F.conv2d(x, weight, padding=self.padding)
+
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         styles = self.modulation(style)  # [N, in]
-        x = x * styles[:, :, None, None]
-        weight = self.scaled_weight()
-        if self.upsample:
-            out = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2, padding=0)
-            out = self.blur(out)
-        else:
-            out = F.conv2d(x, weight, padding=self.padding)
+        if x.shape[0] == 1:
+            weight = self.scaled_weight() * styles.view(1, -1, 1, 1)
+            if self.demodulate:
+                weight = weight * torch.rsqrt(weight.square().sum(dim=(1, 2, 3), keepdim=True) + DEMOD_EPS)
+            return self._conv(x, weight)
+        out = self._conv(x * styles[:, :, None, None], self.scaled_weight())
         if self.demodulate:
             out = out * self.demodulation(styles)[:, :, None, None]
         return out

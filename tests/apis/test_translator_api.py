@@ -209,3 +209,33 @@ def test_randomize_noise_in_the_api(ckpt, rgb_files):
     r1 = np.asarray(fresh.translate_images(rgb_files[:1])[0])
     r2 = np.asarray(fresh.translate_images(rgb_files[:1])[0])
     assert not np.array_equal(r1, r2)
+
+
+# --- fast paths against the exact path -----------------------------------------------------------
+def test_bf16_stays_close_to_fp32(ckpt, rgb_files):
+    exact = Translator.from_checkpoint(ckpt("inversion"), device="cpu")
+    fast = Translator.from_checkpoint(ckpt("inversion"), device="cpu", precision="bf16")
+    sources = exact.prepare([exact.task.load_source(p) for p in rgb_files[:2]])
+    a, b = exact.translate(sources), fast.translate(sources)
+    assert b.images.dtype == torch.float32 and b.latents.dtype == torch.float32
+    rel = (b.latents - a.latents).norm() / a.latents.norm()
+    assert rel < 2e-2, rel
+    levels = np.abs(a.to_uint8().astype(int) - b.to_uint8().astype(int))
+    assert levels.mean() < 4, levels.mean()
+
+
+def test_channels_last_matches_contiguous(ckpt, rgb_files):
+    nhwc = Translator.from_checkpoint(ckpt("inversion"), device="cpu")
+    assert nhwc.model.encoder.input_layer[0].weight.is_contiguous(memory_format=torch.channels_last)
+    from p2s.apis.checkpoint import build_task, build_translation_model, read_translation_checkpoint
+
+    read = read_translation_checkpoint(ckpt("inversion"))
+    nchw = Translator(build_translation_model(read, "test"), build_task(read.task), "cpu", channels_last=False)
+    sources = nhwc.prepare([nhwc.task.load_source(p) for p in rgb_files[:2]])
+    torch.testing.assert_close(nhwc.translate(sources).latents, nchw.translate(sources).latents,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_precision_is_refused(ckpt):
+    with pytest.raises(P2SError, match="fp32, bf16"):
+        Translator.from_checkpoint(ckpt("inversion"), device="cpu", precision="fp8")

@@ -508,3 +508,25 @@ def test_console_script_help():
     for command_name in ("translate", "interpolate", "registry"):
         assert command_name in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_translate_align_with_landmarks(tiny, ckpt, tmp_path):
+    """--align crops the face first (here from a landmarks file), then translates the crop."""
+    import json
+
+    from PIL import Image
+
+    photo = tmp_path / "in" / "photo.png"
+    photo.parent.mkdir()
+    Image.fromarray((np.random.default_rng(0).random((200, 180, 3)) * 255).astype("uint8")).save(photo)
+    marks = tmp_path / "marks.json"
+    marks.write_text(json.dumps({"photo.png": [[[70, 80], [110, 80], [90, 105], [75, 130], [105, 130]]]}))
+    out = tmp_path / "out"
+    result = tiny.invoke("translate", "--checkpoint", ckpt("inversion"), "--input", photo.parent, "--output", out,
+                         "--align", "--landmarks", marks, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert Image.open(out / "aligned" / "photo.png").size == (256, 256)
+    assert Image.open(out / "photo.png").size == (16, 16)
+    result = tiny.invoke("translate", "--checkpoint", ckpt("inversion"), "--input", photo.parent, "--output", out,
+                         "--landmarks", marks)
+    assert result.exit_code == 2 and "go with --align" in tiny.one_line_error(result)

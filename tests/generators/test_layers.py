@@ -38,21 +38,32 @@ def per_sample_modconv(conv: ModulatedConv2d, x: torch.Tensor, style: torch.Tens
     return torch.cat(results)
 
 
+@pytest.mark.parametrize("batch", [1, 3])  # 1: weight-modulated path; >1: activation-modulated
 @pytest.mark.parametrize("upsample", [False, True])
 @pytest.mark.parametrize("demodulate", [True, False])
-def test_modulated_conv_matches_per_sample(demodulate, upsample):
+def test_modulated_conv_matches_per_sample(demodulate, upsample, batch):
     torch.manual_seed(0)
     conv = ModulatedConv2d(5, 7, 3, style_dim=6, demodulate=demodulate, upsample=upsample).double()
     with torch.no_grad():
         conv.modulation.bias.normal_()  # make styles differ a lot between channels
-    x = torch.randn(3, 5, 8, 8, dtype=torch.float64)
-    style = torch.randn(3, 6, dtype=torch.float64)
+    x = torch.randn(batch, 5, 8, 8, dtype=torch.float64)
+    style = torch.randn(batch, 6, dtype=torch.float64)
     fast = conv(x, style)
     expected = per_sample_modconv(conv, x, style)
-    assert fast.shape == ((3, 7, 16, 16) if upsample else (3, 7, 8, 8))
+    assert fast.shape == ((batch, 7, 16, 16) if upsample else (batch, 7, 8, 8))
     torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-7)
     slow = modulated_conv2d_reference(conv, x, style)
     torch.testing.assert_close(slow, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_single_sample_path_equals_batched_path():
+    torch.manual_seed(2)
+    conv = ModulatedConv2d(6, 4, 3, style_dim=5, upsample=True).double()
+    x = torch.randn(2, 6, 8, 8, dtype=torch.float64)
+    style = torch.randn(2, 5, dtype=torch.float64)
+    batched = conv(x, style)
+    single = torch.cat([conv(x[i : i + 1], style[i : i + 1]) for i in range(2)])
+    torch.testing.assert_close(single, batched, rtol=1e-10, atol=1e-12)
 
 
 def test_modulated_conv_float32_close_to_reference():

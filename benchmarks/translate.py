@@ -1,8 +1,9 @@
-"""Inference throughput and latency of a pSp model (encoder + generator), fp32.
+"""Inference throughput and latency of a pSp model (encoder + generator).
 
-Random weights at real sizes (IR-SE50 GradualStyleEncoder, StyleGAN2 at --resolution).
+Random weights at real sizes (IR-SE50 GradualStyleEncoder, StyleGAN2 at --resolution),
+through ``p2s.apis.Translator`` so the measured path is the one ``p2s translate`` runs.
 
-    python benchmarks/translate.py --device cuda --batch-sizes 1 8 32 64 --json translate.json
+    python benchmarks/translate.py --device cuda --batch-sizes 1 8 32 64 --precisions fp32 tf32 bf16
     python benchmarks/translate.py --device cpu --batch-sizes 1 2 --resolution 1024
 """
 
@@ -14,36 +15,44 @@ from pathlib import Path
 import torch
 
 from common import machine, median, peak_memory_mib, report, reset_peak, time_call
+from p2s.apis.translator import Translator
 from p2s.models import PSP
+from p2s.tasks import Inversion
+
+
+def translator(resolution: int, device: str, precision: str, channels_last: bool) -> Translator:
+    model = PSP(encoder=dict(type="GradualStyleEncoder", backbone=dict(type="IRSEBackbone", depth=50)),
+                generator=dict(type="StyleGAN2Generator", resolution=resolution))
+    torch_precision = "fp32" if precision == "tf32" else precision
+    return Translator(model, Inversion(), device, precision=torch_precision, channels_last=channels_last)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "tf32", "bf16"])
     parser.add_argument("--resolution", type=int, default=1024)
+    parser.add_argument("--no-channels-last", action="store_true")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     device = torch.device(args.device)
-    model = PSP(encoder=dict(type="GradualStyleEncoder", backbone=dict(type="IRSEBackbone", depth=50)),
-                generator=dict(type="StyleGAN2Generator", resolution=args.resolution)).to(device).eval()
     rows = []
-    for batch in args.batch_sizes:
-        source = torch.randn(batch, 3, 256, 256, device=device)
-
-        @torch.inference_mode()
-        def forward() -> None:
-            model.decode(model.encode(source))
-
-        reset_peak(device)
-        seconds = median(time_call(forward, device, args.warmup, args.repeats))
-        rows.append(dict(batch=batch, images_per_s=batch / seconds, latency_ms=seconds * 1e3,
-                         peak_mib=peak_memory_mib(device) or "n/a"))
-    meta = dict(machine=machine(), resolution=args.resolution, torch=torch.__version__, device=str(device))
-    print(f"pSp inference (fp32), {meta['machine']}, output {args.resolution} px")
-    report(rows, ["batch", "images_per_s", "latency_ms", "peak_mib"], args.json, meta)
+    for precision in args.precisions:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
+        t = translator(args.resolution, args.device, precision, not args.no_channels_last)
+        for batch in args.batch_sizes:
+            sources = torch.randn(batch, 3, 256, 256, device=device)
+            reset_peak(device)
+            seconds = median(time_call(lambda: t.translate(sources), device, args.warmup, args.repeats))
+            rows.append(dict(precision=precision, batch=batch, images_per_s=batch / seconds,
+                             latency_ms=seconds * 1e3, peak_mib=peak_memory_mib(device) or "n/a"))
+    meta = dict(machine=machine(), resolution=args.resolution, torch=torch.__version__, device=str(device),
+                channels_last=not args.no_channels_last)
+    print(f"pSp inference, {meta['machine']}, output {args.resolution} px")
+    report(rows, ["precision", "batch", "images_per_s", "latency_ms", "peak_mib"], args.json, meta)
 
 
 if __name__ == "__main__":

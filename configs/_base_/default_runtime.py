@@ -20,8 +20,8 @@ custom_hooks = [
     dict(type='SafeCheckpointHook'),   # weights_only-loadable checkpoints (safe --resume)
     dict(type='RNGStateHook'),         # --resume continues the same random streams
     dict(type='ImageGridHook', interval=100),  # source | output | target grids
+    dict(type='TranslationConfigHook'),        # checkpoints carry what `p2s translate` needs
 ]
-# Checkpoints carry the resolved config (meta.cfg), so `p2s translate` needs no other file.
 visualizer = dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend'),
                                                    dict(type='TensorboardVisBackend')])
 # DDP under torchrun (--launcher pytorch); also runs on CPU with gloo. The "p2s." prefix

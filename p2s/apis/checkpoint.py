@@ -4,12 +4,22 @@ Two layouts are read, both with ``weights_only=True``:
 
 * official pSp files (``state_dict`` + ``opts`` + ``latent_avg``, as
   ``training/coach.py`` saves them), whose ``opts`` are mapped to a p2s config;
-* p2s files, which carry their config (``p2s`` key, or MMEngine's ``meta.cfg``).
+* p2s files, which carry their model and task configs as plain data (``p2s`` key:
+  written by :func:`save_translation_checkpoint` and, in training, by
+  ``TranslationConfigHook``).  The config *text* MMEngine stores in ``meta.cfg`` is
+  Python and is never executed here: reading a checkpoint runs no code from it.
+
+A checkpoint may name plugin modules to import (``custom_imports``) so that its model
+and task types are registered; only packages in :data:`PLUGIN_PACKAGES` (and those
+listed in ``$P2S_PLUGIN_PACKAGES``, comma-separated) are imported.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,14 +101,13 @@ def read_translation_checkpoint(path: str | Path) -> TranslationCheckpoint:
 
 def _embedded_config(ckpt: dict, path: str | Path) -> dict:
     """The ``model`` and ``task`` configs a p2s checkpoint carries."""
-    if isinstance(ckpt.get("p2s"), dict):
-        config = ckpt["p2s"]
-    elif isinstance(ckpt.get("meta"), dict) and isinstance(ckpt["meta"].get("cfg"), str):
-        from mmengine.config import Config
-
-        config = Config.fromstring(ckpt["meta"]["cfg"], file_format=".py").to_dict()
-    else:
-        raise P2SError(f"checkpoint '{path}' carries neither pSp 'opts' nor a p2s config")
+    if not isinstance(ckpt.get("p2s"), dict):
+        raise P2SError(
+            f"checkpoint '{path}' carries neither pSp 'opts' nor a p2s config (MMEngine "
+            "checkpoints get one from TranslationConfigHook, part of configs/_base_/default_runtime.py)"
+        )
+    config = ckpt["p2s"]
+    import_plugins(config.get("custom_imports") or [], f"checkpoint '{path}'")
     missing = [k for k in ("model", "task") if k not in config]
     if missing:
         raise P2SError(f"checkpoint '{path}' config lacks {', '.join(missing)}")
@@ -135,16 +144,56 @@ def build_translation_model(checkpoint: TranslationCheckpoint, source: str) -> P
 
 #: version of the p2s checkpoint layout written by :func:`save_translation_checkpoint`
 P2S_CHECKPOINT_VERSION = 1
+#: top-level packages whose modules a checkpoint may ask to import
+PLUGIN_PACKAGES = ("p2s_plugins",)
 
 
-def save_translation_checkpoint(path: str | Path, model: PSP, model_cfg: dict, task_cfg: dict) -> None:
+def _trusted_packages() -> tuple[str, ...]:
+    extra = [p.strip() for p in os.environ.get("P2S_PLUGIN_PACKAGES", "").split(",") if p.strip()]
+    return PLUGIN_PACKAGES + tuple(extra)
+
+
+def import_plugins(modules: Sequence[str], source: str) -> None:
+    """Import the plugin modules a checkpoint names, so its model and task types exist."""
+    trusted = _trusted_packages()
+    for name in modules:
+        if not isinstance(name, str) or name.split(".")[0] not in trusted:
+            raise P2SError(
+                f"{source} asks to import {name!r}; only {', '.join(trusted)}.* plugins are imported "
+                "(add a package to P2S_PLUGIN_PACKAGES to trust it)"
+            )
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            raise P2SError(f"{source} needs the plugin '{name}', which cannot be imported ({err})") from None
+
+
+def plugin_modules(model: PSP, task_cfg: dict) -> list[str]:
+    """Plugin modules that define the model's or the task's class (to store in a checkpoint)."""
+    modules = {type(model).__module__}
+    task_type = task_cfg.get("type")
+    task_cls = TASKS.get(task_type) if isinstance(task_type, str) else task_type
+    if task_cls is not None:
+        modules.add(task_cls.__module__)
+    return sorted(m for m in modules if m.split(".")[0] in _trusted_packages())
+
+
+def translation_payload(model: PSP, model_cfg: dict, task_cfg: dict,
+                        custom_imports: Sequence[str] | None = None) -> dict:
+    """The plain-data ``p2s`` entry of a checkpoint: what ``p2s translate`` rebuilds from."""
+    model_cfg = copy.deepcopy(model_cfg)
+    model_cfg.pop("losses", None)
+    imports = list(custom_imports) if custom_imports is not None else plugin_modules(model, task_cfg)
+    return {"model": model_cfg, "task": copy.deepcopy(task_cfg), "custom_imports": imports,
+            "version": P2S_CHECKPOINT_VERSION}
+
+
+def save_translation_checkpoint(path: str | Path, model: PSP, model_cfg: dict, task_cfg: dict,
+                                custom_imports: Sequence[str] | None = None) -> None:
     """Write a p2s checkpoint that ``p2s translate`` reads with no other file:
     the model's state dict (``latent_avg`` included) and the configs that rebuild it."""
     from p2s.utils.checkpoint import atomic_torch_save
 
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    payload = {
-        "state_dict": state,
-        "p2s": {"model": copy.deepcopy(model_cfg), "task": copy.deepcopy(task_cfg), "version": P2S_CHECKPOINT_VERSION},
-    }
-    atomic_torch_save(payload, path)
+    atomic_torch_save({"state_dict": state, "p2s": translation_payload(model, model_cfg, task_cfg, custom_imports)},
+                      path)

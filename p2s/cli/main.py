@@ -6,7 +6,9 @@ import typer
 
 from p2s.cli.align import align
 from p2s.cli.convert import convert_app
+from p2s.cli.edit import directions_app, edit
 from p2s.cli.evaluate import evaluate
+from p2s.cli.project import project
 from p2s.cli.registry import registry_app
 from p2s.cli.train import config_app, train
 from p2s.cli.translate import interpolate, translate
@@ -23,8 +25,11 @@ app.command()(interpolate)
 app.command()(train)
 app.command()(align)
 app.command()(evaluate)
+app.command()(project)
+app.command()(edit)
 app.add_typer(config_app, name="config")
 app.add_typer(convert_app, name="convert")
+app.add_typer(directions_app, name="directions")
 app.add_typer(registry_app, name="registry")
 
 

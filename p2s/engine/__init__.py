@@ -20,6 +20,7 @@ from p2s.engine.ddp import P2SDistributedDataParallel
 from p2s.engine.hooks import AtomicCheckpointHook, ImageGridHook, SafeCheckpointHook
 from p2s.engine.optimizers import Ranger
 from p2s.engine.rng_hook import RNGStateHook
+from p2s.engine.translation_hook import TranslationConfigHook
 from p2s.engine.visual_grid import label_palette, make_visual_grid
 
 use_weights_only_loader()
@@ -32,6 +33,7 @@ __all__ = [
     "RNGStateHook",
     "Ranger",
     "SafeCheckpointHook",
+    "TranslationConfigHook",
     "atomic_write",
     "from_weights_only_safe",
     "label_palette",

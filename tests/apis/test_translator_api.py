@@ -239,3 +239,22 @@ def test_channels_last_matches_contiguous(ckpt, rgb_files):
 def test_unknown_precision_is_refused(ckpt):
     with pytest.raises(P2SError, match="fp32, bf16"):
         Translator.from_checkpoint(ckpt("inversion"), device="cpu", precision="fp8")
+
+
+# --- reading a checkpoint runs no code from it ----------------------------------------------------
+def test_config_text_in_a_checkpoint_is_never_executed(tmp_path):
+    marker = tmp_path / "ran"
+    path = tmp_path / "evil.pth"
+    torch.save({"state_dict": {}, "meta": {"cfg": f"open({str(marker)!r}, 'w').write('x')\nmodel = dict()"}}, path)
+    with pytest.raises(P2SError, match="neither pSp 'opts' nor a p2s config"):
+        Translator.from_checkpoint(path, device="cpu")
+    assert not marker.exists()
+
+
+def test_checkpoint_may_import_only_plugin_packages(ckpt, tmp_path):
+    payload = torch.load(ckpt("inversion"), weights_only=True)
+    payload["p2s"]["custom_imports"] = ["antigravity"]
+    path = tmp_path / "imports.pth"
+    torch.save(payload, path)
+    with pytest.raises(P2SError, match="asks to import 'antigravity'; only p2s_plugins"):
+        Translator.from_checkpoint(path, device="cpu")

@@ -21,6 +21,7 @@ PAPER_WEIGHTS = {
     "toonify": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1},
     "inpainting": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1},
     "colorization": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1},
+    "restyle": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1},
     "superres": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1},
     "frontalization": {"loss_id": 1.0, "loss_l2": 0.001, "loss_l2_crop": 0.01, "loss_lpips": 0.08,
                        "loss_lpips_crop": 0.8, "loss_w_norm": 0.005},

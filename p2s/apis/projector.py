@@ -1,0 +1,74 @@
+"""Optimisation-based inversion: fit a W+ code to an image by gradient descent.
+
+The classic alternative to an encoder (Image2StyleGAN-style): start from the mean
+latent, minimise L2 + LPIPS between the generator's output (pooled to 256) and the
+target, with the generator frozen and its stored noise.  It is slow (hundreds of
+generator passes per image) but needs no training, which makes it the reference the
+encoders are compared against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from p2s.models.psp import POOLED_SIZE, PSP
+
+
+@dataclass
+class ProjectionResult:
+    """Final W+ codes ``[N, num_ws, w_dim]``, their images and the loss per step."""
+
+    latents: torch.Tensor
+    images: torch.Tensor
+    losses: list[float]
+
+
+class Projector:
+    """Fits W+ codes of ``model``'s generator to target images in [-1, 1].
+
+    Args:
+        model: a PSP model; only its ``decoder`` and ``latent_avg`` are used.
+        lpips: an ``LPIPSLoss`` (weights already loaded), or ``None`` for L2 alone.
+        steps: optimisation steps.
+        lr: Adam learning rate on the W+ offsets.
+        l2_weight, lpips_weight: loss weights.
+    """
+
+    def __init__(self, model: PSP, lpips=None, steps: int = 300, lr: float = 0.05,
+                 l2_weight: float = 1.0, lpips_weight: float = 0.8) -> None:
+        self.model = model.eval().requires_grad_(False)
+        self.lpips = lpips
+        self.steps, self.lr = steps, lr
+        self.l2_weight, self.lpips_weight = l2_weight, lpips_weight
+
+    def _render(self, codes: torch.Tensor) -> torch.Tensor:
+        images = self.model.decode(codes, noise_mode="const")
+        return images if images.shape[-1] == POOLED_SIZE else F.adaptive_avg_pool2d(images, POOLED_SIZE)
+
+    def _loss(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        loss = self.l2_weight * F.mse_loss(images, targets)
+        if self.lpips is not None:
+            loss = loss + self.lpips_weight / self.lpips.loss_weight * self.lpips(images, targets)
+        return loss
+
+    def project(self, targets: torch.Tensor, on_step: Callable[[int, float], None] | None = None) -> ProjectionResult:
+        """Fit one W+ code per target ``[N, 3, 256, 256]`` (nominally [-1, 1])."""
+        start = self.model.latent_avg.detach().unsqueeze(0).expand(len(targets), -1, -1)
+        offset = torch.zeros_like(start, requires_grad=True)
+        optimizer = torch.optim.Adam([offset], lr=self.lr)
+        losses = []
+        for step in range(self.steps):
+            loss = self._loss(self._render(start + offset), targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss))
+            if on_step:
+                on_step(step, losses[-1])
+        with torch.no_grad():
+            codes = start + offset
+            return ProjectionResult(codes.detach(), self.model.decode(codes, noise_mode="const"), losses)

@@ -1,0 +1,65 @@
+"""``p2s project``: optimisation-based inversion (no encoder), the encoders' baseline."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from p2s.cli.common import err_console, progress_bar, user_errors
+
+
+@user_errors
+def project(
+    checkpoint: Annotated[Path, typer.Option(help="pSp or p2s checkpoint: its generator and latent_avg are used")],
+    input: Annotated[Path, typer.Option("--input", help="an image, or a folder of images (sorted by name)")],
+    output: Annotated[Path, typer.Option(help="folder for <stem>.png and latents/<stem>.npy")],
+    steps: Annotated[int, typer.Option(min=1, help="optimisation steps per image")] = 300,
+    lr: Annotated[float, typer.Option(help="Adam learning rate on W+")] = 0.05,
+    lpips_weights: Annotated[Optional[Path], typer.Option(help="AlexNet weights for LPIPS (default: hub cache)")] = None,
+    no_lpips: Annotated[bool, typer.Option("--no-lpips", help="L2 only (no LPIPS weights needed)")] = False,
+    device: Annotated[Optional[str], typer.Option(help="cpu or cuda")] = None,
+) -> None:
+    """Fit W+ codes to images by gradient descent (L2 + LPIPS), from the mean latent."""
+    import numpy as np
+    from PIL import Image
+
+    from p2s.apis.files import list_inputs, save_npy, save_png
+    from p2s.apis.projector import Projector
+    from p2s.apis.translator import Translator
+    from p2s.datasets.transforms.official import normalize, pil_resize, to_tensor, tensors_to_uint8
+
+    inputs = list_inputs(input)
+    translator = Translator.from_checkpoint(checkpoint, device=device)
+    lpips = None
+    if not no_lpips:
+        from p2s.losses import LPIPSLoss
+
+        lpips = LPIPSLoss(loss_weight=1.0, backbone_weights=str(lpips_weights) if lpips_weights else None)
+        lpips = lpips.to(translator.device)
+    projector = Projector(translator.model, lpips=lpips, steps=steps, lr=lr)
+    output.mkdir(parents=True, exist_ok=True)
+    failed = []
+    start = time.perf_counter()
+    with progress_bar() as bar:
+        job = bar.add_task("project", total=len(inputs) * steps)
+        for path in inputs:
+            try:
+                with Image.open(path) as handle:
+                    image = handle.convert("RGB")
+            except (OSError, SyntaxError, ValueError) as err:
+                failed.append(path)
+                err_console.print(f"[yellow]skipped[/] {escape(path.name)}: not a readable image ({err})")
+                continue
+            target = normalize(to_tensor(pil_resize(image, 256))).unsqueeze(0).to(translator.device)
+            result = projector.project(target, on_step=lambda *_: bar.advance(job))
+            save_png(tensors_to_uint8(result.images)[0], output / f"{path.stem}.png")
+            save_npy(result.latents[0].cpu().numpy().astype(np.float32), output / "latents" / f"{path.stem}.npy")
+    done = len(inputs) - len(failed)
+    seconds = (time.perf_counter() - start) / max(done, 1)
+    err_console.print(f"projected {done} image(s) into {escape(str(output))} ({seconds:.2f} s/image)", highlight=False)
+    if failed:
+        raise typer.Exit(code=1)

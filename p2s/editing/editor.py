@@ -1,0 +1,152 @@
+"""Edit encoded images: encode with a :class:`~p2s.apis.translator.Translator`, move the
+W+ codes along a direction, decode; file-level helpers for the ``p2s edit`` command."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from p2s.apis.translator import Translation, Translator
+from p2s.editing.directions import apply_direction, check_strength
+from p2s.editing.patch import open_patch, paste_patch
+from p2s.utils.errors import P2SError
+
+
+@torch.inference_mode()
+def edit_sources(
+    translator: Translator,
+    sources: torch.Tensor,
+    direction: torch.Tensor,
+    strengths: Sequence[float],
+    layers: Sequence[int] | None = None,
+) -> list[Translation]:
+    """Encode prepared ``sources`` once and decode them edited at each of ``strengths``.
+
+    Returns one :class:`Translation` per strength (in order).  The generator runs with
+    the translator's noise and resize settings, so strength 0 gives exactly the plain
+    :meth:`Translator.translate` output.
+    """
+    strengths = [check_strength(s) for s in strengths]
+    if not strengths:
+        raise P2SError("give at least one strength")
+    model = translator.model
+    codes = model.encode(sources.to(translator.device, torch.float32))
+    results = []
+    for strength in strengths:
+        edited = apply_direction(codes, direction, strength, layers)
+        images = model.decode(edited, noise_mode=translator.noise_mode, resize=translator.resize_outputs)
+        results.append(Translation(images, edited))
+    return results
+
+
+@dataclass
+class EditReport:
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    images: int = 0
+    seconds: float = 0.0
+
+
+def edit_files(
+    translator: Translator,
+    inputs: Sequence[Path],
+    output: Path,
+    direction: torch.Tensor,
+    strength: float | None = 1.0,
+    strengths: Sequence[float] | None = None,
+    layers: Sequence[int] | None = None,
+    batch_size: int = 4,
+    on_error: Callable[[Path, str], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> EditReport:
+    """Write ``<stem>_edit.png`` (one ``strength``) or, when ``strengths`` is given,
+    ``<stem>_strip.png``: the edits side by side, left to right in the given order.
+    Unusable inputs are reported and skipped."""
+    from p2s.apis.files import save_png
+    from p2s.tasks.base import SourceImageError
+
+    if batch_size < 1:
+        raise P2SError(f"--batch-size must be at least 1, got {batch_size}")
+    strip = strengths is not None
+    values = list(strengths) if strip else [1.0 if strength is None else strength]
+    values = [check_strength(v, "--strengths value" if strip else "--strength") for v in values]
+    if not values:
+        raise P2SError("--strengths names no strength")
+    if layers is not None:
+        bad = [i for i in layers if not 0 <= i < translator.num_ws]
+        if bad:
+            raise P2SError(f"--layers {bad} are outside 0..{translator.num_ws - 1}")
+    report = EditReport()
+    start = time.perf_counter()
+    items = list(inputs)
+    for first in range(0, len(items), batch_size):
+        batch = items[first:first + batch_size]
+        loaded = []
+        for path in batch:
+            try:
+                loaded.append((path, translator.task.load_source(path)))
+            except SourceImageError as err:
+                report.failed.append((path, str(err)))
+                if on_error:
+                    on_error(path, str(err))
+        if loaded:
+            sources = translator.prepare([image for _, image in loaded])
+            frames = [result.to_uint8() for result in edit_sources(translator, sources, direction, values, layers)]
+            for k, (path, _) in enumerate(loaded):
+                if strip:
+                    target = output / f"{path.stem}_strip.png"
+                    save_png(np.concatenate([frame[k] for frame in frames], axis=1), target)
+                else:
+                    target = output / f"{path.stem}_edit.png"
+                    save_png(frames[0][k], target)
+                report.written.append(target)
+            report.images += len(loaded)
+        if on_batch:
+            on_batch(len(batch))
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def patch_files(
+    translator: Translator,
+    inputs: Sequence[Path],
+    output: Path,
+    patch,
+    box: Sequence[int],
+    on_error: Callable[[Path, str], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> EditReport:
+    """Write ``<stem>_patched.png``: ``patch`` (an image or its path) pasted at ``box``
+    on each input and re-encoded (:func:`p2s.editing.patch.local_edit` per file)."""
+    from p2s.apis.files import save_png
+    from p2s.tasks.base import SourceImageError
+
+    if isinstance(patch, (str, Path)):
+        patch = open_patch(Path(patch))
+    report = EditReport()
+    start = time.perf_counter()
+    for path in inputs:
+        try:
+            image = translator.task.load_source(path)
+            # a box outside this input fails this input only
+            composite = paste_patch(image, patch, box)
+        except P2SError as err:
+            message = str(err) if isinstance(err, SourceImageError) else f"{path.name}: {err}"
+            report.failed.append((path, message))
+            if on_error:
+                on_error(path, message)
+        else:
+            result = translator.translate_images([composite])[0]
+            target = output / f"{path.stem}_patched.png"
+            save_png(np.asarray(result), target)
+            report.written.append(target)
+            report.images += 1
+        if on_batch:
+            on_batch(1)
+    report.seconds = time.perf_counter() - start
+    return report

@@ -1,0 +1,162 @@
+"""GANSpace (Härkönen et al., 2020): principal directions of StyleGAN's W space.
+
+W samples of the mapping network (seeded Gaussian ``z``) are reduced to their mean and
+covariance in float64, chunk by chunk, so memory stays ``O(w_dim^2)`` whatever the
+sample count; the eigenvectors of the covariance are the principal components (the same
+as an SVD of the centred samples), sorted by explained variance.  A component ``K`` used
+as an editing direction is scaled by its standard deviation (``ganspace:K``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from p2s.generators.base import BaseGenerator
+from p2s.utils.errors import P2SError
+
+#: keys of a GANSpace ``.npz`` (extra keys, e.g. ``n_samples`` and ``seed``, are allowed)
+NPZ_KEYS = ("components", "stds", "mean")
+
+
+class GanSpace(NamedTuple):
+    """``components [k, w_dim]`` (orthonormal rows), ``stds [k]`` (descending), ``mean [w_dim]``."""
+
+    components: torch.Tensor
+    stds: torch.Tensor
+    mean: torch.Tensor
+
+
+@torch.no_grad()
+def ganspace_directions(
+    generator: BaseGenerator,
+    n_samples: int = 20_000,
+    n_components: int = 10,
+    seed: int = 0,
+    chunk: int = 4096,
+) -> GanSpace:
+    """PCA of ``generator.mapping(z)`` over ``n_samples`` seeded Gaussian ``z``.
+
+    ``z`` is drawn on the CPU from a seeded generator (the same samples on any device)
+    and mapped in chunks of ``chunk``.  Each component's sign is fixed so that its
+    largest-magnitude entry is positive, so results are reproducible for a seed.
+
+    Returns:
+        :class:`GanSpace` of float32 CPU tensors (a ``(components, stds, mean)`` tuple).
+    """
+    w_dim = int(generator.w_dim)
+    if not 1 <= n_components <= w_dim:
+        raise P2SError(f"--components must be between 1 and {w_dim} (the W size), got {n_components}")
+    if n_samples < 2 or n_samples <= n_components:
+        raise P2SError(f"--samples must be more than --components ({n_components}) and at least 2, got {n_samples}")
+    if chunk < 1:
+        raise P2SError(f"chunk must be >= 1, got {chunk}")
+    rng = torch.Generator().manual_seed(int(seed))
+    device = generator.device
+    total = torch.zeros(w_dim, dtype=torch.float64)
+    outer = torch.zeros(w_dim, w_dim, dtype=torch.float64)
+    for start in range(0, n_samples, chunk):
+        count = min(chunk, n_samples - start)
+        z = torch.randn(count, w_dim, generator=rng)
+        w = generator.mapping(z.to(device, generator.dtype)).to("cpu", torch.float64)
+        total += w.sum(dim=0)
+        outer += w.T @ w
+    mean = total / n_samples
+    cov = (outer - n_samples * torch.outer(mean, mean)) / (n_samples - 1)
+    cov = (cov + cov.T) / 2
+    variances, vectors = torch.linalg.eigh(cov)  # ascending
+    order = torch.argsort(variances, descending=True)[:n_components]
+    components = vectors[:, order].T.contiguous()
+    peak = components.abs().argmax(dim=1, keepdim=True)
+    signs = torch.sign(components.gather(1, peak))
+    components = components * torch.where(signs == 0, torch.ones_like(signs), signs)
+    stds = variances[order].clamp_min(0).sqrt()
+    return GanSpace(components.float(), stds.float(), mean.float())
+
+
+def save_ganspace(path: str | Path, space: GanSpace, **extra: int | float) -> Path:
+    """Write ``components``, ``stds`` and ``mean`` (plus ``extra`` scalars) to ``.npz``, atomically."""
+    from p2s.apis.files import _atomic_write
+
+    path = Path(path)
+    arrays = {key: getattr(space, key).detach().cpu().numpy().astype("float32") for key in NPZ_KEYS}
+    arrays.update({key: np.asarray(value) for key, value in extra.items()})
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    _atomic_write(path, write)
+    return path
+
+
+def load_ganspace(path: str | Path) -> GanSpace:
+    """Read a GANSpace ``.npz`` (as :func:`save_ganspace` writes); one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise P2SError(f"directions file '{path}' does not exist (make one with 'p2s directions ganspace')")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise P2SError(f"directions file '{path}' is not a readable .npz archive ({first})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise P2SError(f"directions file '{path}' is a single array, not the .npz 'p2s directions ganspace' writes")
+    with archive:
+        missing = [key for key in NPZ_KEYS if key not in archive.files]
+        if missing:
+            raise P2SError(
+                f"directions file '{path}' lacks {', '.join(missing)}; it was not written by "
+                "'p2s directions ganspace'"
+            )
+        try:
+            arrays = {key: np.asarray(archive[key], dtype=np.float32) for key in NPZ_KEYS}
+        except (ValueError, TypeError, OSError) as err:
+            raise P2SError(f"directions file '{path}' holds unreadable arrays ({err})") from None
+    components, stds, mean = (torch.from_numpy(arrays[key]) for key in NPZ_KEYS)
+    k = components.shape[0] if components.ndim == 2 else -1
+    if components.ndim != 2 or stds.shape != (k,) or mean.shape != (components.shape[1],):
+        raise P2SError(
+            f"directions file '{path}' has components {list(components.shape)}, stds "
+            f"{list(stds.shape)}, mean {list(mean.shape)}; expected [k, w], [k], [w]"
+        )
+    return GanSpace(components, stds, mean)
+
+
+def generator_from_checkpoint(path: str | Path) -> BaseGenerator:
+    """The generator of a pSp or p2s translation checkpoint (its config and ``decoder.*``
+    weights), without building the encoder; works for plugin models too, since only the
+    generator config is read."""
+    from p2s.apis.checkpoint import read_translation_checkpoint, without_weight_files
+    from p2s.registry import GENERATORS
+    from p2s.utils.build import build
+    from p2s.utils.checkpoint import load_state_dict_strict, strip_prefix
+
+    ckpt = read_translation_checkpoint(path)
+    generator_cfg = ckpt.model.get("generator") if isinstance(ckpt.model, dict) else None
+    if not isinstance(generator_cfg, dict):
+        raise P2SError(f"checkpoint '{path}' has no model.generator config")
+    generator = build(GENERATORS, without_weight_files(generator_cfg), BaseGenerator)
+    state = strip_prefix(ckpt.state_dict, "decoder.")
+    if not state:
+        raise P2SError(f"checkpoint '{path}' holds no generator weights (decoder.*)")
+    load_state_dict_strict(generator, state, f"checkpoint '{path}' (decoder)", ignore_missing=(".kernel",))
+    return generator.eval()
+
+
+def generator_from_weights(path: str | Path, **options) -> BaseGenerator:
+    """A ``StyleGAN2Generator`` (config-f 1024 unless ``options`` say otherwise, e.g.
+    ``resolution=256``) with the rosinality weights at ``path``."""
+    from p2s.registry import GENERATORS
+    from p2s.utils.build import build
+
+    cfg = dict(type="StyleGAN2Generator")
+    cfg.update(options)
+    cfg["weights"] = str(path)
+    try:
+        return build(GENERATORS, cfg, BaseGenerator).eval()
+    except ValueError as err:  # the generator's own argument checks
+        raise P2SError(str(err)) from None

@@ -152,8 +152,8 @@ class ModulatedConv2d(nn.Module):
     scaled by the style, one shared-weight convolution runs for the whole batch, and
     the demodulation coefficients multiply the output.  This is exact because both
     modulation and demodulation are per-channel scalings (and the blur is linear per
-    channel).  A single sample takes the cheaper route of modulating the weight itself
-    (no full-resolution multiplies), as the official code does.
+    channel).  A single sample, and every sample on a CPU, takes the cheaper route of
+    modulating the weight itself (no full-resolution multiplies), as the official code does.
     """
 
     def __init__(
@@ -182,6 +182,8 @@ class ModulatedConv2d(nn.Module):
             torch.randn(1, out_channels, in_channels, kernel_size, kernel_size)
         )
         self.modulation = EqualLinear(style_dim, in_channels, bias_init=1.0)
+        #: "auto" (see :meth:`_batched`), "batched" or "per_sample"
+        self.modulation_mode = "auto"
 
     def scaled_weight(self) -> torch.Tensor:
         """The shared ``[out, in, k, k]`` weight with its equalized-lr scale applied."""
@@ -197,13 +199,24 @@ class ModulatedConv2d(nn.Module):
             return self.blur(F.conv_transpose2d(x, weight.transpose(0, 1), stride=2, padding=0))
         return F.conv2d(x, weight, padding=self.padding)
 
+    def _forward_one(self, x: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+        """One sample: modulate (and demodulate) the weight itself."""
+        weight = self.scaled_weight() * styles.view(1, -1, 1, 1)
+        if self.demodulate:
+            weight = weight * torch.rsqrt(weight.square().sum(dim=(1, 2, 3), keepdim=True) + DEMOD_EPS)
+        return self._conv(x, weight)
+
+    def _batched(self, x: torch.Tensor) -> bool:
+        """Activation modulation for batches on GPUs; per-sample weights otherwise (on
+        CPUs the full-resolution style multiplies cost more than per-sample convs)."""
+        if x.shape[0] == 1 or self.modulation_mode == "per_sample":
+            return False
+        return self.modulation_mode == "batched" or x.device.type != "cpu"
+
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         styles = self.modulation(style)  # [N, in]
-        if x.shape[0] == 1:
-            weight = self.scaled_weight() * styles.view(1, -1, 1, 1)
-            if self.demodulate:
-                weight = weight * torch.rsqrt(weight.square().sum(dim=(1, 2, 3), keepdim=True) + DEMOD_EPS)
-            return self._conv(x, weight)
+        if not self._batched(x):
+            return torch.cat([self._forward_one(x[i : i + 1], styles[i]) for i in range(x.shape[0])])
         out = self._conv(x * styles[:, :, None, None], self.scaled_weight())
         if self.demodulate:
             out = out * self.demodulation(styles)[:, :, None, None]
@@ -214,6 +227,15 @@ class ModulatedConv2d(nn.Module):
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"demodulate={self.demodulate}, upsample={self.upsample}"
         )
+
+
+def set_modulation_mode(module: nn.Module, mode: str) -> None:
+    """Set how every ModulatedConv2d in ``module`` modulates: auto, batched, per_sample."""
+    if mode not in ("auto", "batched", "per_sample"):
+        raise ValueError(f"modulation mode must be auto, batched or per_sample, got {mode!r}")
+    for layer in module.modules():
+        if isinstance(layer, ModulatedConv2d):
+            layer.modulation_mode = mode
 
 
 def modulated_conv2d_reference(

@@ -60,10 +60,10 @@ class IDLoss(FrozenNetworkMixin, BaseLoss):
         return self.facenet.embed(faces)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, **kwargs) -> torch.Tensor:
-        # one pass for both halves: the network is in eval mode, so samples do not interact
-        embeddings = self.embed(torch.cat([pred, target.to(pred.dtype)], dim=0))
-        pred_emb, target_emb = embeddings.split(pred.shape[0], dim=0)
-        similarity = (pred_emb * target_emb.detach()).sum(dim=1)
+        # the target needs no graph: embedding it apart keeps the backward to the pred half
+        with torch.no_grad():
+            target_emb = self.embed(target.to(pred.dtype))
+        similarity = (self.embed(pred) * target_emb).sum(dim=1)
         return (1 - similarity).mean() * self.loss_weight
 
     def extra_repr(self) -> str:

@@ -38,12 +38,14 @@ def per_sample_modconv(conv: ModulatedConv2d, x: torch.Tensor, style: torch.Tens
     return torch.cat(results)
 
 
-@pytest.mark.parametrize("batch", [1, 3])  # 1: weight-modulated path; >1: activation-modulated
+@pytest.mark.parametrize("mode", ["batched", "per_sample", "auto"])  # activation vs weight modulation
+@pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("upsample", [False, True])
 @pytest.mark.parametrize("demodulate", [True, False])
-def test_modulated_conv_matches_per_sample(demodulate, upsample, batch):
+def test_modulated_conv_matches_per_sample(demodulate, upsample, batch, mode):
     torch.manual_seed(0)
     conv = ModulatedConv2d(5, 7, 3, style_dim=6, demodulate=demodulate, upsample=upsample).double()
+    conv.modulation_mode = mode
     with torch.no_grad():
         conv.modulation.bias.normal_()  # make styles differ a lot between channels
     x = torch.randn(batch, 5, 8, 8, dtype=torch.float64)
@@ -61,9 +63,24 @@ def test_single_sample_path_equals_batched_path():
     conv = ModulatedConv2d(6, 4, 3, style_dim=5, upsample=True).double()
     x = torch.randn(2, 6, 8, 8, dtype=torch.float64)
     style = torch.randn(2, 5, dtype=torch.float64)
+    conv.modulation_mode = "batched"
     batched = conv(x, style)
     single = torch.cat([conv(x[i : i + 1], style[i : i + 1]) for i in range(2)])
     torch.testing.assert_close(single, batched, rtol=1e-10, atol=1e-12)
+
+
+def test_modulation_mode_is_set_model_wide():
+    from p2s.generators import StyleGAN2Generator
+    from p2s.generators.layers import set_modulation_mode
+
+    gen = StyleGAN2Generator(resolution=16, w_dim=8, n_mlp=2, channel_max=16, channel_multiplier=1)
+    ws = torch.randn(3, gen.num_ws, 8)
+    set_modulation_mode(gen, "batched")
+    batched = gen.synthesis(ws)
+    set_modulation_mode(gen, "per_sample")
+    torch.testing.assert_close(gen.synthesis(ws), batched, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="auto, batched or per_sample"):
+        set_modulation_mode(gen, "grouped")
 
 
 def test_modulated_conv_float32_close_to_reference():

@@ -29,7 +29,9 @@ from mmengine.registry import Registry
 
 # --- Runner-facing (children of the MMEngine roots) --------------------------------
 MODELS = Registry("model", parent=MMENGINE_MODELS, scope="p2s", locations=["p2s.models"])
-DATASETS = Registry("dataset", parent=MMENGINE_DATASETS, scope="p2s", locations=["p2s.datasets"])
+DATASETS = Registry(
+    "dataset", parent=MMENGINE_DATASETS, scope="p2s", locations=["p2s.datasets", "p2s.synthfaces.dataset"]
+)
 DATA_SAMPLERS = Registry(
     "data sampler", parent=MMENGINE_DATA_SAMPLERS, scope="p2s", locations=["p2s.datasets"]
 )

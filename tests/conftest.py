@@ -1,9 +1,49 @@
-"""Suite-wide fixtures."""
+"""Suite-wide fixtures: MMEngine singleton cleanup, torch threads, tiny checkpoints."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+
+
+def _helpers():
+    """``tests/helpers_tiny.py``, loaded once under one name (``--import-mode=importlib``)."""
+    name = "p2s_tests_helpers_tiny"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("helpers_tiny.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """The helper module: checkpoint writers, image writers, ``invoke``, ``read_png``."""
+    return _helpers()
+
+
+@pytest.fixture(scope="session")
+def ckpt(tiny, tmp_path_factory):
+    """``ckpt(name)`` -> path of the tiny checkpoint ``name`` (written once per session)."""
+    return lambda name: tiny.checkpoint(tmp_path_factory, name)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _torch_threads(request):
+    """One intra-op thread unless a module sets ``TORCH_THREADS = None``: tiny models gain
+    nothing from threads, and on a small shared CPU spinning OpenMP workers make them
+    many times slower. Restored afterwards."""
+    threads = getattr(request.module, "TORCH_THREADS", 1)
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(autouse=True)

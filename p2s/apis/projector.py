@@ -66,7 +66,7 @@ class Projector:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if on_step:
                 on_step(step, losses[-1])
         with torch.no_grad():

@@ -6,6 +6,7 @@ import typer
 
 from p2s.cli.align import align
 from p2s.cli.convert import convert_app
+from p2s.cli.data import data_app
 from p2s.cli.edit import directions_app, edit
 from p2s.cli.evaluate import evaluate
 from p2s.cli.project import project
@@ -30,6 +31,7 @@ app.command()(edit)
 app.add_typer(config_app, name="config")
 app.add_typer(convert_app, name="convert")
 app.add_typer(directions_app, name="directions")
+app.add_typer(data_app, name="data")
 app.add_typer(registry_app, name="registry")
 
 

@@ -50,6 +50,7 @@ def translate(
     mix_alpha: Annotated[Optional[float], typer.Option(help="blend weight of the injected rows (default: replace)")] = None,
     seed: Annotated[int, typer.Option(help="seed of the random z used for --mix")] = 0,
     precision: Annotated[Precision, typer.Option(help="fp32 (exact, as the official code) or bf16 (GPU)")] = Precision.fp32,
+    iterations: Annotated[Optional[int], typer.Option(min=1, help="refinement steps of iterative (ReStyle) checkpoints")] = None,
     align: Annotated[bool, typer.Option(help="FFHQ-align faces first (into OUTPUT/aligned/), as `p2s align`")] = False,
     detector_dir: Annotated[Optional[Path], typer.Option(help="with --align: insightface model folder")] = None,
     landmarks: Annotated[Optional[Path], typer.Option(help="with --align: landmarks JSON instead of a detector")] = None,
@@ -70,6 +71,10 @@ def translate(
         if resize_factor is not None and "no option 'resize_factor'" in str(err):
             raise P2SError("--resize-factor applies to super-resolution checkpoints only") from None
         raise
+    if iterations is not None:
+        if not hasattr(translator.model, "iterations"):
+            raise P2SError("--iterations applies to iterative (ReStyle) checkpoints only")
+        translator.model.iterations = iterations
     spec = None
     if mix:
         layers = parse_layers(mix_layers) if mix_layers else translator.task.mix_layers(translator.num_ws)

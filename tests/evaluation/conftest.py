@@ -61,11 +61,3 @@ def irse50_weights(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Small tensors gain nothing from intra-op threads, and on a small shared CPU the
-    spinning OpenMP workers make these tests many times slower; restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)

@@ -11,7 +11,6 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from p2s.backbones import IRSEBackbone
 from p2s.losses import (
     FACE_CROP,
     BaseLoss,

@@ -19,6 +19,8 @@ from p2s.cli.main import app
 from p2s.testing.official_layout import fixture_checkpoint, weights_sha256
 from p2s.testing.shared import shared_dir_for_tests
 
+#: full-size models: let torch use every core
+TORCH_THREADS = None
 TASKS = ["encode", "sketch", "seg", "superres", "w", "wplus"]
 LATENT_RTOL = 1e-4
 PIXELS_WITHIN_ONE = 0.995

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import subprocess
 import sys
@@ -203,13 +202,39 @@ def test_plugin_config_registers_only_through_custom_imports():
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
-def test_mmengine_checkpoint_config_imports_the_plugin():
-    """A checkpoint's meta.cfg text keeps custom_imports, so reading it registers the model."""
-    from mmengine.config import Config
+def test_checkpoint_imports_its_plugin_in_a_fresh_process(tmp_path):
+    """The checkpoint names its plugin module, so `p2s translate --iterations` works in a
+    process that never imported the plugin."""
+    from p2s.apis.checkpoint import save_translation_checkpoint
 
-    text = Config.fromfile(str(CONFIG)).pretty_text
-    assert "p2s_plugins.restyle" in text
-    config = Config.fromstring(text, file_format=".py").to_dict()
-    assert config["model"]["type"] == "ReStylePSP"
-    assert copy.deepcopy(config["custom_imports"]) == dict(imports=["p2s_plugins.restyle"],
-                                                           allow_failed_imports=False)
+    tiny = _helpers()
+    path = tmp_path / "restyle.pt"
+    save_translation_checkpoint(path, build_restyle(iterations=2, seed=3), restyle_cfg(iterations=2),
+                                dict(type="Inversion"))
+    assert torch.load(path, weights_only=True)["p2s"]["custom_imports"] == ["p2s_plugins.restyle.model"]
+    inputs = tmp_path / "in"
+    tiny.write_rgb_folder(inputs)
+    script = (
+        "import sys; from typer.testing import CliRunner; from p2s.cli.main import app\n"
+        "assert 'p2s_plugins.restyle' not in sys.modules\n"
+        f"r = CliRunner().invoke(app, ['translate', '--checkpoint', {str(path)!r}, '--input', {str(inputs)!r},"
+        f" '--output', {str(tmp_path / 'out')!r}, '--iterations', '3', '--device', 'cpu'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd="/")
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr + done.stdout
+    assert len(list((tmp_path / "out").glob("*.png"))) == len(list(inputs.iterdir()))
+
+
+def test_iterations_flag_needs_an_iterative_checkpoint(tmp_path):
+    from typer.testing import CliRunner
+
+    from p2s.cli.main import app
+
+    tiny = _helpers()
+    path = tiny.write_tiny_checkpoint(tmp_path / "plain.pt", dict(type="Inversion"))
+    tiny.write_rgb_folder(tmp_path / "in")
+    result = CliRunner().invoke(app, ["translate", "--checkpoint", str(path), "--input", str(tmp_path / "in"),
+                                      "--output", str(tmp_path / "out"), "--iterations", "2"])
+    assert result.exit_code == 2 and "--iterations applies to iterative (ReStyle)" in result.output

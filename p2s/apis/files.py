@@ -13,11 +13,11 @@ import numpy as np
 from PIL import Image
 
 from p2s.apis.translator import Translator
+from p2s.datasets.folders import IMAGE_SUFFIXES
 from p2s.datasets.transforms.official import tensors_to_uint8
 from p2s.tasks.base import SourceImageError
 from p2s.utils.errors import P2SError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 def list_inputs(path: str | Path) -> list[Path]:
@@ -91,9 +91,32 @@ class TranslateReport:
         return self.seconds / max(self.images, 1)
 
 
-def _batches(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def load_batches(
+    translator: Translator,
+    inputs: Sequence[Path],
+    batch_size: int,
+    failed: list[tuple[Path, str]],
+    on_error: Callable[[Path, str], None] | None = None,
+) -> Iterator[tuple[int, list[tuple[Path, Image.Image]]]]:
+    """Yield ``(batch length, [(path, source image), ...])`` per batch of ``inputs``.
+
+    Unusable files are appended to ``failed`` (and passed to ``on_error``) and left out
+    of their batch; the last partial batch is yielded too.
+    """
+    if batch_size < 1:
+        raise P2SError(f"--batch-size must be at least 1, got {batch_size}")
+    items = list(inputs)
+    for first in range(0, len(items), batch_size):
+        batch = items[first:first + batch_size]
+        loaded = []
+        for path in batch:
+            try:
+                loaded.append((path, translator.task.load_source(path)))
+            except SourceImageError as err:
+                failed.append((path, str(err)))
+                if on_error:
+                    on_error(path, str(err))
+        yield len(batch), loaded
 
 
 def translate_files(
@@ -109,8 +132,6 @@ def translate_files(
     """Translate ``inputs`` into ``output``: ``<stem>.png`` (+ ``latents/<stem>.npy``,
     ``<stem>_mix<k>.png``).  Unusable inputs are reported and skipped; the last
     partial batch is processed."""
-    if batch_size < 1:
-        raise P2SError(f"--batch-size must be at least 1, got {batch_size}")
     if mix:
         # checked before anything is written, not after the first batch
         bad = [i for i in mix.layers if not 0 <= i < translator.num_ws]
@@ -119,15 +140,7 @@ def translate_files(
     report = TranslateReport()
     rng = np.random.RandomState(mix.seed) if mix else None
     start = time.perf_counter()
-    for batch in _batches(list(inputs), batch_size):
-        loaded = []
-        for path in batch:
-            try:
-                loaded.append((path, translator.task.load_source(path)))
-            except SourceImageError as err:
-                report.failed.append((path, str(err)))
-                if on_error:
-                    on_error(path, str(err))
+    for size, loaded in load_batches(translator, inputs, batch_size, report.failed, on_error):
         if loaded:
             sources = translator.prepare([image for _, image in loaded])
             result = translator.translate(sources)
@@ -141,7 +154,7 @@ def translate_files(
                     report.written += _write_mixes(translator, source, path.stem, output, mix, rng)
             report.images += len(loaded)
         if on_batch:
-            on_batch(len(batch))
+            on_batch(size)
     report.seconds = time.perf_counter() - start
     return report
 

@@ -67,11 +67,8 @@ def edit_files(
     """Write ``<stem>_edit.png`` (one ``strength``) or, when ``strengths`` is given,
     ``<stem>_strip.png``: the edits side by side, left to right in the given order.
     Unusable inputs are reported and skipped."""
-    from p2s.apis.files import save_png
-    from p2s.tasks.base import SourceImageError
+    from p2s.apis.files import load_batches, save_png
 
-    if batch_size < 1:
-        raise P2SError(f"--batch-size must be at least 1, got {batch_size}")
     strip = strengths is not None
     values = list(strengths) if strip else [1.0 if strength is None else strength]
     values = [check_strength(v, "--strengths value" if strip else "--strength") for v in values]
@@ -83,17 +80,7 @@ def edit_files(
             raise P2SError(f"--layers {bad} are outside 0..{translator.num_ws - 1}")
     report = EditReport()
     start = time.perf_counter()
-    items = list(inputs)
-    for first in range(0, len(items), batch_size):
-        batch = items[first:first + batch_size]
-        loaded = []
-        for path in batch:
-            try:
-                loaded.append((path, translator.task.load_source(path)))
-            except SourceImageError as err:
-                report.failed.append((path, str(err)))
-                if on_error:
-                    on_error(path, str(err))
+    for size, loaded in load_batches(translator, inputs, batch_size, report.failed, on_error):
         if loaded:
             sources = translator.prepare([image for _, image in loaded])
             frames = [result.to_uint8() for result in edit_sources(translator, sources, direction, values, layers)]
@@ -107,7 +94,7 @@ def edit_files(
                 report.written.append(target)
             report.images += len(loaded)
         if on_batch:
-            on_batch(len(batch))
+            on_batch(size)
     report.seconds = time.perf_counter() - start
     return report
 

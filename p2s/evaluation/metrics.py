@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from p2s.datasets.folders import IMAGE_SUFFIXES
 from p2s.utils.errors import P2SError
 
 __all__ = [
@@ -59,7 +60,6 @@ __all__ = [
 #: metrics ``p2s evaluate`` knows, in its default display order
 METRIC_NAMES = ("mse", "psnr", "ssim", "lpips", "id")
 HIGHER_IS_BETTER = {"mse": False, "psnr": True, "ssim": True, "lpips": False, "id": True}
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 # --------------------------------------------------------------------------------------------

@@ -78,8 +78,9 @@ class MoCoLoss(FrozenNetworkMixin, BaseLoss):
         loss_weight: factor on the mean distance (official ``moco_lambda``).
         random_init: allow ``weights=None`` and keep the network random (tests only).
         loss_name: logged name.
-        resize_mode: ``F.interpolate`` mode of the resize to 224.  The official code
-            calls ``F.interpolate(x, size=224)``, i.e. ``'nearest'``.
+        resize_mode: ``F.interpolate`` mode of the resize to 224.  Default ``'nearest'``,
+            as the official code (``F.interpolate(x, size=224)``); ``'bilinear'`` or
+            ``'area'`` alias less.
     """
 
     def __init__(
@@ -88,7 +89,7 @@ class MoCoLoss(FrozenNetworkMixin, BaseLoss):
         loss_weight: float = 0.5,
         random_init: bool = False,
         loss_name: str = "loss_moco",
-        resize_mode: str = "bilinear",
+        resize_mode: str = "nearest",
     ) -> None:
         super().__init__(loss_weight=loss_weight, loss_name=loss_name)
         if weights is None and not random_init:

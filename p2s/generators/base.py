@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from collections.abc import Sequence
 
 import torch
@@ -22,7 +23,7 @@ def check_shape(t: torch.Tensor, expected: Sequence[int | None], name: str) -> N
         raise ValueError(f"{name}: expected shape {wanted} (* = any), got {shape}")
 
 
-class BaseGenerator(nn.Module):
+class BaseGenerator(nn.Module, metaclass=ABCMeta):
     """A style-based generator: latent ``z`` -> ``w`` (mapping) -> image (synthesis).
 
     Subclasses set:
@@ -40,13 +41,15 @@ class BaseGenerator(nn.Module):
     w_dim: int
     num_ws: int
 
+    @abstractmethod
     def mapping(self, z: torch.Tensor) -> torch.Tensor:
         """Map ``z`` ``[N, w_dim]`` to ``w`` ``[N, w_dim]``."""
-        raise NotImplementedError
+        """Implemented by every concrete subclass."""
 
+    @abstractmethod
     def synthesis(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
         """Render ``ws`` (``[N, num_ws, w_dim]`` or ``[N, w_dim]``) to ``[N, 3, R, R]``."""
-        raise NotImplementedError
+        """Implemented by every concrete subclass."""
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
         return self.synthesis(ws, noise_mode=noise_mode)

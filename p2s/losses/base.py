@@ -14,6 +14,7 @@ so training checkpoints keep the official ``encoder.*`` / ``decoder.*`` layout).
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from typing import Any
 
 import torch
@@ -121,7 +122,7 @@ def _fill_in_frozen(module: Any, state_dict: dict, prefix: str, *args: Any) -> N
             state_dict.setdefault(f"{prefix}{name}.{local}", value)
 
 
-class BaseLoss(nn.Module):
+class BaseLoss(nn.Module, metaclass=ABCMeta):
     """A weighted training loss: ``forward`` returns ``loss_weight * value`` (a scalar).
 
     Args:
@@ -140,6 +141,7 @@ class BaseLoss(nn.Module):
         self.loss_weight = float(loss_weight)
         self.loss_name = loss_name
 
+    @abstractmethod
     def forward(
         self,
         pred: torch.Tensor,
@@ -149,7 +151,7 @@ class BaseLoss(nn.Module):
         codes: torch.Tensor | None = None,
         latent_avg: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        raise NotImplementedError
+        """Implemented by every concrete subclass."""
 
     def extra_repr(self) -> str:
         return f"loss_name={self.loss_name!r}, loss_weight={self.loss_weight}"

@@ -143,6 +143,9 @@ def test_freeze_and_mixin_keep_networks_frozen():
             self.add_frozen("net", nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5)))
             self.trainable = nn.Linear(3, 3)
 
+        def forward(self, pred, target, **kwargs):
+            return F.mse_loss(self.net(pred), target)
+
     net = freeze(nn.Linear(2, 2).train())
     assert not net.training and not any(p.requires_grad for p in net.parameters())
 

@@ -207,11 +207,12 @@ class ModulatedConv2d(nn.Module):
         return self._conv(x, weight)
 
     def _batched(self, x: torch.Tensor) -> bool:
-        """Activation modulation for batches on GPUs; per-sample weights otherwise (on
-        CPUs the full-resolution style multiplies cost more than per-sample convs)."""
+        """Activation modulation for batches on GPUs and for training; per-sample weights
+        otherwise (in CPU inference the full-resolution style multiplies cost more than
+        per-sample convs; with a backward pass the grouped-conv gradients cost more)."""
         if x.shape[0] == 1 or self.modulation_mode == "per_sample":
             return False
-        return self.modulation_mode == "batched" or x.device.type != "cpu"
+        return self.modulation_mode == "batched" or x.device.type != "cpu" or torch.is_grad_enabled()
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         styles = self.modulation(style)  # [N, in]

@@ -79,14 +79,14 @@ def upfirdn2d(
         raise ValueError(f"upfirdn2d expects a 2-D kernel, got shape {list(kernel.shape)}")
     if up < 1 or down < 1:
         raise ValueError(f"upfirdn2d factors must be >= 1, got up={up}, down={down}")
-    n, c = x.shape[:2]
+    c = x.shape[1]
     if up > 1:
         x = _zero_insert(x, up)
     x = _pad_or_crop(x, int(pad[0]), int(pad[1]))
-    h, w = x.shape[2:]
-    weight = torch.flip(kernel, [0, 1]).to(device=x.device, dtype=x.dtype)[None, None]
-    out = F.conv2d(x.reshape(n * c, 1, h, w), weight)
-    out = out.reshape(n, c, out.shape[2], out.shape[3])
+    # A depthwise convolution (groups=C) rather than folding channels into the batch: same
+    # arithmetic, 3-13x faster on CPU (oneDNN) -- see benchmarks/NOTES.md.
+    weight = torch.flip(kernel, [0, 1]).to(device=x.device, dtype=x.dtype)[None, None].expand(c, 1, *kernel.shape)
+    out = F.conv2d(x, weight, groups=c)
     if down > 1:
         out = out[:, :, ::down, ::down]
     return out

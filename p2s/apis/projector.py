@@ -1,7 +1,8 @@
 """Optimisation-based inversion: fit a W+ code to an image by gradient descent.
 
 The classic alternative to an encoder (Image2StyleGAN-style): start from the mean
-latent, minimise L2 + LPIPS between the generator's output (pooled to 256) and the
+latent, minimise L2 + LPIPS between the generator's output (pooled to the model's
+``pooled_size``, 256 for pSp) and the
 target, with the generator frozen and its stored noise.  It is slow (hundreds of
 generator passes per image) but needs no training, which makes it the reference the
 encoders are compared against.
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from p2s.models.psp import POOLED_SIZE, PSP
+from p2s.models.psp import PSP
 
 
 @dataclass
@@ -47,7 +48,8 @@ class Projector:
 
     def _render(self, codes: torch.Tensor) -> torch.Tensor:
         images = self.model.decode(codes, noise_mode="const")
-        return images if images.shape[-1] == POOLED_SIZE else F.adaptive_avg_pool2d(images, POOLED_SIZE)
+        size = self.model.pooled_size
+        return images if images.shape[-1] == size else F.adaptive_avg_pool2d(images, size)
 
     def _loss(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         loss = self.l2_weight * F.mse_loss(images, targets)
@@ -56,7 +58,7 @@ class Projector:
         return loss
 
     def project(self, targets: torch.Tensor, on_step: Callable[[int, float], None] | None = None) -> ProjectionResult:
-        """Fit one W+ code per target ``[N, 3, 256, 256]`` (nominally [-1, 1])."""
+        """Fit one W+ code per target ``[N, 3, S, S]`` (``S = pooled_size``, values in [-1, 1])."""
         start = self.model.latent_avg.detach().unsqueeze(0).expand(len(targets), -1, -1)
         offset = torch.zeros_like(start, requires_grad=True)
         optimizer = torch.optim.Adam([offset], lr=self.lr)

@@ -54,7 +54,7 @@ def project(
                 failed.append(path)
                 err_console.print(f"[yellow]skipped[/] {escape(path.name)}: not a readable image ({err})")
                 continue
-            target = normalize(to_tensor(pil_resize(image, 256))).unsqueeze(0).to(translator.device)
+            target = normalize(to_tensor(pil_resize(image, translator.model.pooled_size))).unsqueeze(0).to(translator.device)
             result = projector.project(target, on_step=lambda *_: bar.advance(job))
             save_png(tensors_to_uint8(result.images)[0], output / f"{path.stem}.png")
             save_npy(result.latents[0].cpu().numpy().astype(np.float32), output / "latents" / f"{path.stem}.npy")

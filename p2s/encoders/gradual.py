@@ -14,21 +14,26 @@ from p2s.registry import ENCODERS
 
 
 class GradualStyleBlock(nn.Module):
-    """map2style: stride-2 3x3 convs (LeakyReLU 0.01) down to 1x1, then an EqualLinear."""
+    """map2style: stride-2 3x3 convs (LeakyReLU 0.01) down to 1x1, then an EqualLinear.
 
-    def __init__(self, in_channels: int, out_channels: int, spatial: int) -> None:
+    The convs are ``hidden_channels`` wide (pSp: ``out_channels``); narrower heads keep
+    small encoders small, since there is one head per W+ row.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, spatial: int, hidden_channels: int | None = None) -> None:
         super().__init__()
+        hidden = hidden_channels or out_channels
         num_pools = int(math.log2(spatial))
         layers: list[nn.Module] = []
         for i in range(max(num_pools, 1)):
-            layers += [nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, 2, 1), nn.LeakyReLU()]
+            layers += [nn.Conv2d(in_channels if i == 0 else hidden, hidden, 3, 2, 1), nn.LeakyReLU()]
         self.convs = nn.Sequential(*layers)
-        self.out_channels = out_channels
-        self.linear = EqualLinear(out_channels, out_channels, lr_mul=1.0)
+        self.hidden_channels = hidden
+        self.linear = EqualLinear(hidden, out_channels, lr_mul=1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.convs(x)
-        return self.linear(x.reshape(-1, self.out_channels))
+        return self.linear(x.reshape(-1, self.hidden_channels))
 
 
 def upsample_add(coarse: torch.Tensor, lateral: torch.Tensor) -> torch.Tensor:
@@ -48,6 +53,7 @@ class GradualStyleEncoder(BackboneEncoder):
         w_dim: style width (512).
         coarse, middle: the row splits (3 and 7 in the paper).
         input_size: encoder input resolution; sets how many convs each head needs.
+        head_channels: width of each map2style head's convs (``None``: ``w_dim``, as pSp).
     """
 
     def __init__(
@@ -58,6 +64,7 @@ class GradualStyleEncoder(BackboneEncoder):
         coarse: int = 3,
         middle: int = 7,
         input_size: int = 256,
+        head_channels: int | None = None,
     ) -> None:
         super().__init__(backbone, num_ws, w_dim)
         _, c2, c3, c4 = self.stage_channels
@@ -66,7 +73,7 @@ class GradualStyleEncoder(BackboneEncoder):
         self.styles = nn.ModuleList()
         for i in range(num_ws):
             spatial = sizes[3] if i < coarse else sizes[2] if i < middle else sizes[1]
-            self.styles.append(GradualStyleBlock(c4, w_dim, spatial))
+            self.styles.append(GradualStyleBlock(c4, w_dim, spatial, head_channels))
         # pyramid levels exist only when some rows read them (unused layers would stall DDP)
         if num_ws > coarse:
             self.latlayer1 = nn.Conv2d(c3, c4, 1, 1, 0)

@@ -16,7 +16,7 @@ from p2s.registry import ENCODERS, GENERATORS, LOSSES, MODELS
 from p2s.utils.build import build
 from p2s.utils.errors import P2SError
 
-#: W+ rows are pooled to this size for losses and ``resize_outputs`` (as pSp's face_pool)
+#: default size generator images are pooled to for losses and ``resize_outputs`` (pSp's face_pool)
 POOLED_SIZE = 256
 
 
@@ -37,6 +37,8 @@ class PSP(BaseModel):
             and in eval mode otherwise.
         train_noise_mode: generator noise in training (``random`` as pSp).
         source_value_range: value range of the encoder input, for image grids.
+        pooled_size: side generator images are average-pooled to for losses and resized
+            outputs (pSp: 256; a 64 px domain uses 64).
         data_preprocessor: MMEngine data preprocessor config (moves batches to device).
     """
 
@@ -50,6 +52,7 @@ class PSP(BaseModel):
         train_generator: bool = False,
         train_noise_mode: str = "random",
         source_value_range: tuple[float, float] = (-1.0, 1.0),
+        pooled_size: int = POOLED_SIZE,
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:
@@ -70,7 +73,8 @@ class PSP(BaseModel):
         self.register_buffer("latent_avg", torch.zeros(self.decoder.num_ws, self.decoder.w_dim))
         if start_from_latent_avg:
             self._init_latent_avg(latent_avg_samples)
-        self.face_pool = nn.AdaptiveAvgPool2d((POOLED_SIZE, POOLED_SIZE))
+        self.pooled_size = int(pooled_size)
+        self.face_pool = nn.AdaptiveAvgPool2d((self.pooled_size, self.pooled_size))
         self.losses = nn.ModuleDict(
             {name: build(LOSSES, cfg, BaseLoss) for name, cfg in (losses or {}).items()}
         )
@@ -128,7 +132,7 @@ class PSP(BaseModel):
         return codes
 
     def decode(self, codes: torch.Tensor, noise_mode: str = "const", resize: bool = False) -> torch.Tensor:
-        """Generator image for W+ ``codes``; pooled to 256x256 when ``resize``."""
+        """Generator image for W+ ``codes``; pooled to ``pooled_size`` when ``resize``."""
         images = self.decoder.synthesis(codes, noise_mode=noise_mode)
         return self.face_pool(images) if resize else images
 
@@ -173,13 +177,13 @@ class PSP(BaseModel):
 
     # --- training -------------------------------------------------------------------
     def loss(self, inputs: torch.Tensor, data_samples: dict, noise_mode: str | None = None) -> dict:
-        """Weighted loss terms (``loss_*``) of a batch; losses see the output pooled to 256."""
+        """Weighted loss terms (``loss_*``) of a batch; losses see the output pooled to ``pooled_size``."""
         if not self.losses:
             raise P2SError("this PSP model has no losses configured (model.losses) and cannot train")
         target = data_samples["target"]
         codes = self.encode(inputs)
         images = self.decode(codes, noise_mode=noise_mode or self.train_noise_mode)
-        pred = images if images.shape[-1] == POOLED_SIZE else self.face_pool(images)
+        pred = images if images.shape[-1] == self.pooled_size else self.face_pool(images)
         terms = {
             loss.loss_name: loss(pred, target, source=inputs, codes=codes, latent_avg=self.latent_avg)
             for loss in self.losses.values()

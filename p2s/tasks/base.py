@@ -20,7 +20,7 @@ from p2s.datasets.transforms.official import normalize, official_source_tensor, 
 from p2s.registry import TASKS
 from p2s.utils.errors import P2SError
 
-#: size the official inference transforms resize every source to
+#: size the official inference transforms resize every source to (the default ``image_size``)
 SOURCE_SIZE = 256
 #: first W+ row of the "fine" styles pSp's style-mixing examples replace
 FINE_LAYERS_START = 8
@@ -34,6 +34,10 @@ class TaskAdapter:
     """Base class of every task adapter (registry ``TASKS``).
 
     Subclasses set the class attributes and may override :meth:`prepare_source`.
+
+    Args:
+        image_size: side sources and targets are resized to (256 as the official code;
+            smaller domains such as the 64 px synthetic faces use their own size).
     """
 
     name: ClassVar[str] = "task"
@@ -53,6 +57,11 @@ class TaskAdapter:
     flip: ClassVar[str] = "joint"
     #: the paper's loss weights for this task (Appendix A); configs must use the same
     loss_weights: ClassVar[dict[str, float]] = {"l2": 1.0, "lpips": 0.8, "id": 0.1}
+
+    def __init__(self, image_size: int = SOURCE_SIZE) -> None:
+        if not 8 <= int(image_size) <= 4096:
+            raise P2SError(f"task image_size must be between 8 and 4096, got {image_size}")
+        self.image_size = int(image_size)
 
     # --- inference ------------------------------------------------------------------
     def load_source(self, path: str | Path) -> Image.Image:
@@ -76,14 +85,14 @@ class TaskAdapter:
         return image.convert(self.source_mode)
 
     def prepare_source(self, image: Image.Image) -> torch.Tensor:
-        """Encoder input ``[source_channels, 256, 256]`` for one source image."""
+        """Encoder input ``[source_channels, image_size, image_size]`` for one source image."""
         if image.mode != self.source_mode:
             image = image.convert(self.source_mode)
-        return official_source_tensor(image, self.preprocessing, size=SOURCE_SIZE)
+        return official_source_tensor(image, self.preprocessing, size=self.image_size)
 
     # --- training ---------------------------------------------------------------------
     def derive_source(self, target: Image.Image, rng: np.random.Generator, train: bool) -> torch.Tensor:
-        """Encoder input made from the (256x256 RGB) target; paired tasks cannot."""
+        """Encoder input made from the (``image_size`` RGB) target; paired tasks cannot."""
         raise P2SError(
             f"task '{self.name}' needs paired data (its sources cannot be made from targets): "
             "use PairedImageDataset"
@@ -98,13 +107,13 @@ class TaskAdapter:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(source, target)`` tensors for training or validation.
 
-        The target becomes 256x256 RGB in [-1, 1]; the source is the given image
+        The target becomes ``image_size`` square RGB in [-1, 1]; the source is the given image
         through the official transform, or one derived from the target.  Flips follow
         :attr:`flip` and are drawn from ``rng`` (albumentations, seeded per sample).
         """
-        target = pil_resize(target.convert("RGB"), SOURCE_SIZE)
+        target = pil_resize(target.convert("RGB"), self.image_size)
         if source is not None:
-            source = pil_resize(source.convert(self.source_mode), SOURCE_SIZE)
+            source = pil_resize(source.convert(self.source_mode), self.image_size)
         if train and self.flip != "none":
             target, source = self._flip(target, source, rng)
         target_tensor = normalize(to_tensor(target))

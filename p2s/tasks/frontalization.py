@@ -2,7 +2,7 @@
 
 from p2s.datasets.transforms.official import normalize, pil_resize, to_tensor
 from p2s.registry import TASKS
-from p2s.tasks.base import SOURCE_SIZE, TaskAdapter
+from p2s.tasks.base import TaskAdapter
 
 
 @TASKS.register_module()
@@ -19,5 +19,5 @@ class Frontalization(TaskAdapter):
         source_image = target if source is None else source
         target_image = target
         if train:
-            target_image, _ = self._flip(pil_resize(target.convert("RGB"), SOURCE_SIZE), None, rng)
-        return self.prepare_source(source_image), normalize(to_tensor(pil_resize(target_image.convert("RGB"), SOURCE_SIZE)))
+            target_image, _ = self._flip(pil_resize(target.convert("RGB"), self.image_size), None, rng)
+        return self.prepare_source(source_image), normalize(to_tensor(pil_resize(target_image.convert("RGB"), self.image_size)))

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from p2s.registry import TASKS
-from p2s.tasks.base import TaskAdapter
+from p2s.tasks.base import SOURCE_SIZE, TaskAdapter
 
 #: the fixed mask of inference and validation: apex, base row, half-width (fractions)
 DEFAULT_TRIANGLE = (0.45, 0.95, 0.3)
@@ -36,7 +36,8 @@ class Inpainting(TaskAdapter):
 
     name = "inpainting"
 
-    def __init__(self, triangle: tuple[float, float, float] = DEFAULT_TRIANGLE) -> None:
+    def __init__(self, triangle: tuple[float, float, float] = DEFAULT_TRIANGLE, image_size: int = SOURCE_SIZE) -> None:
+        super().__init__(image_size)
         self.triangle = tuple(triangle)
 
     def masked(self, image: Image.Image, triangle: tuple[float, float, float]) -> torch.Tensor:

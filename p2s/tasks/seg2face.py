@@ -34,7 +34,8 @@ class Seg2Face(TaskAdapter):
     flip = "none"
     loss_weights = {"l2": 1.0, "lpips": 0.8, "w_norm": 0.005}
 
-    def __init__(self, num_classes: int = 19) -> None:
+    def __init__(self, num_classes: int = 19, image_size: int = SOURCE_SIZE) -> None:
+        super().__init__(image_size)
         if num_classes != 19:
             raise P2SError("Seg2Face follows the official 19-class convention")
         self.num_classes = num_classes
@@ -50,4 +51,4 @@ class Seg2Face(TaskAdapter):
         return image
 
     def prepare_source(self, image: Image.Image) -> torch.Tensor:
-        return official_source_tensor(image.convert("L"), "labels", size=SOURCE_SIZE)
+        return official_source_tensor(image.convert("L"), "labels", size=self.image_size)

@@ -17,7 +17,7 @@ SUPERRES_FACTORS = (1, 2, 4, 8, 16, 32)
 @TASKS.register_module()
 class SuperResolution(TaskAdapter):
     """RGB face degraded by ``resize_factor`` with the official bicubic filter (16 as in
-    the official demo), resized back to 256, then encoded.
+    the official demo), resized back to ``image_size``, then encoded.
 
     In training the factor is drawn per sample from ``train_factors``.
 
@@ -29,7 +29,9 @@ class SuperResolution(TaskAdapter):
     name = "superres"
     official_dataset_types = ("celebs_super_resolution",)
 
-    def __init__(self, resize_factor: int = 16, train_factors: tuple[int, ...] = SUPERRES_FACTORS) -> None:
+    def __init__(self, resize_factor: int = 16, train_factors: tuple[int, ...] = SUPERRES_FACTORS,
+                 image_size: int = SOURCE_SIZE) -> None:
+        super().__init__(image_size)
         for factor in (resize_factor, *train_factors):
             if factor not in SUPERRES_FACTORS:
                 raise P2SError(f"resize_factor must be one of {SUPERRES_FACTORS}, got {factor}")
@@ -38,9 +40,9 @@ class SuperResolution(TaskAdapter):
 
     def derive_source(self, target, rng, train) -> torch.Tensor:
         factor = int(rng.choice(self.train_factors)) if train else self.resize_factor
-        return official_source_tensor(target, "superres", resize_factor=factor, size=SOURCE_SIZE)
+        return official_source_tensor(target, "superres", resize_factor=factor, size=self.image_size)
 
     def prepare_source(self, image: Image.Image) -> torch.Tensor:
         return official_source_tensor(
-            image.convert("RGB"), "superres", resize_factor=self.resize_factor, size=SOURCE_SIZE
+            image.convert("RGB"), "superres", resize_factor=self.resize_factor, size=self.image_size
         )

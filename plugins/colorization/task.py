@@ -7,7 +7,7 @@ from PIL import Image
 
 from p2s.datasets.transforms.official import normalize, pil_resize, to_tensor
 from p2s.registry import TASKS
-from p2s.tasks.base import SOURCE_SIZE, TaskAdapter
+from p2s.tasks.base import TaskAdapter
 
 
 @TASKS.register_module()
@@ -21,7 +21,7 @@ class Colorization(TaskAdapter):
     accepted_modes = ("L", "LA", "RGB", "RGBA", "P", "1")
 
     def prepare_source(self, image: Image.Image) -> torch.Tensor:
-        return normalize(to_tensor(pil_resize(image.convert("L"), SOURCE_SIZE)))
+        return normalize(to_tensor(pil_resize(image.convert("L"), self.image_size)))
 
     def derive_source(self, target: Image.Image, rng, train: bool) -> torch.Tensor:
         return self.prepare_source(target)

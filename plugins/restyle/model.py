@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from p2s.encoders.base import BaseEncoder
 from p2s.generators.base import BaseGenerator
-from p2s.models.psp import POOLED_SIZE, PSP
+from p2s.models.psp import PSP
 from p2s.registry import ENCODERS, GENERATORS, MODELS
 from p2s.utils.build import build
 from p2s.utils.checkpoint import load_checkpoint_file
@@ -226,7 +226,7 @@ class ReStylePSP(PSP):
         for _ in range(self.train_iterations):
             codes = codes.detach() + self.residual(inputs, images.detach())
             output = self.decode(codes, noise_mode=noise_mode)
-            pred = output if output.shape[-1] == POOLED_SIZE else self.face_pool(output)
+            pred = output if output.shape[-1] == self.pooled_size else self.face_pool(output)
             for loss in self.losses.values():
                 value = loss(pred, target, source=inputs, codes=codes, latent_avg=self.latent_avg)
                 terms[loss.loss_name] = terms[loss.loss_name] + value if loss.loss_name in terms else value

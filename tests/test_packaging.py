@@ -26,3 +26,8 @@ def test_plugins_import_without_pythonpath():
     import p2s_plugins.colorization as plugin
 
     assert Path(plugin.__file__).parent == ROOT / "plugins" / "colorization"
+
+
+def test_shipped_weights_are_package_data():
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert set(data["p2s.zoo"]) == {"catalogue.json", "weights/*.pt"}

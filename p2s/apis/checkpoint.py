@@ -96,7 +96,32 @@ def read_translation_checkpoint(path: str | Path) -> TranslationCheckpoint:
             state["latent_avg"] = ckpt["latent_avg"]
         return TranslationCheckpoint(model, task, state, "official-psp", {"opts": ckpt["opts"]})
     config = _embedded_config(ckpt, path)
+    state = {k: v.float() if _is_half(v) else v for k, v in state.items()}
+    for prefix, source in (config.get("shared_weights") or {}).items():
+        state.update(shared_weights(prefix, source, path, keep=state))
     return TranslationCheckpoint(config["model"], config["task"], state, "p2s", {"meta": ckpt.get("meta")})
+
+
+def _is_half(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.dtype in (torch.float16, torch.bfloat16)
+
+
+def shared_weights(prefix: str, source: dict, path: str | Path, keep: dict | None = None) -> dict[str, torch.Tensor]:
+    """State entries a checkpoint takes from another file (shipped encoders share one
+    generator file): ``source = {"file": name or path, "key": "g_ema"}`` gives
+    ``prefix + key`` for each tensor of that file's ``key`` entry, plus its ``latent_avg``
+    unless ``keep`` already has one."""
+    if not isinstance(source, dict) or not isinstance(source.get("file"), str):
+        raise P2SError(f"checkpoint '{path}': shared_weights['{prefix}'] must be a dict with a 'file' name")
+    what = f"weights '{source['file']}' shared by checkpoint '{path}'"
+    ckpt = load_checkpoint_file(source["file"], what, "It ships with p2s or sits beside the checkpoint.")
+    key = source.get("key", "g_ema")
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get(key), dict):
+        raise P2SError(f"{what} have no '{key}' state dict")
+    state = {prefix + name: value for name, value in ckpt[key].items()}
+    if ckpt.get("latent_avg") is not None and "latent_avg" not in (keep or {}):
+        state["latent_avg"] = ckpt["latent_avg"]
+    return state
 
 
 def _embedded_config(ckpt: dict, path: str | Path) -> dict:

@@ -20,6 +20,7 @@ from rich.progress import (
 
 from p2s.utils.errors import P2SError
 
+console = Console()
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 

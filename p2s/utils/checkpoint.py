@@ -27,12 +27,16 @@ _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 def load_checkpoint_file(
     path: str | os.PathLike, what: str = "checkpoint", how_to_get: str = ""
 ) -> Any:
-    """Load ``path`` on the CPU with ``weights_only=True``, with one-line errors."""
-    path = Path(path)
+    """Load ``path`` (or a shipped model's name, see :mod:`p2s.zoo`) on the CPU with
+    ``weights_only=True``, with one-line errors."""
+    from p2s import zoo
+
+    path = zoo.resolve(path)
     if not path.is_file():
-        raise MissingWeightsError(
-            what, str(path.resolve()), how_to_get or "Check the path (nothing is downloaded)."
-        )
+        how = how_to_get or "Check the path (nothing is downloaded)."
+        if len(path.parts) == 1 and not path.suffix and zoo.names():
+            how += f" '{path}' is not a shipped model either (shipped: {', '.join(zoo.names())})."
+        raise MissingWeightsError(what, str(path.resolve()), how)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

@@ -1,0 +1,70 @@
+"""Weights that ship inside the package, found by name (``synthfaces-seg2face``).
+
+The catalogue (``catalogue.json`` beside this file) lists each entry's file, kind
+(``generator`` or ``translation``), task, how it was trained and the figures it reached
+on held-out data.  Anything that opens a weight file (``load_checkpoint_file``) accepts
+a catalogue name in place of a path, so ``p2s translate --checkpoint synthfaces-inversion``
+and ``generator=dict(weights='synthfaces-generator')`` need no download.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+ZOO_DIR = Path(__file__).resolve().parent
+WEIGHTS_DIR = ZOO_DIR / "weights"
+CATALOGUE = ZOO_DIR / "catalogue.json"
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One shipped weight file and what is known about it."""
+
+    name: str
+    file: str
+    kind: str
+    description: str = ""
+    task: str | None = None
+    sha256: str | None = None
+    results: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    #: synthetic-face folders it reads and is scored against, for ``p2s demo`` and the
+    #: held-out figures: ``{"source": "labels", "target": "images"[, "compare_with": name]}``
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return WEIGHTS_DIR / self.file
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> dict[str, ZooEntry]:
+    """Every catalogue entry by name (empty when the package ships none)."""
+    if not CATALOGUE.is_file():
+        return {}
+    entries = json.loads(CATALOGUE.read_text())
+    return {name: ZooEntry(name=name, **fields) for name, fields in entries.items()}
+
+
+def find(name_or_path: str | os.PathLike) -> Path | None:
+    """The shipped file of a catalogue name; ``None`` for anything else (a path)."""
+    entry = catalogue().get(str(name_or_path))
+    return entry.path if entry is not None else None
+
+
+def resolve(name_or_path: str | os.PathLike) -> Path:
+    """A catalogue name's file, or the given path when it is an existing file or no name."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    return find(name_or_path) or path
+
+
+def names(kind: str | None = None) -> list[str]:
+    """Catalogue names, optionally only those of one ``kind``."""
+    return sorted(n for n, e in catalogue().items() if kind is None or e.kind == kind)

@@ -1,0 +1,109 @@
+"""Shipped-model plumbing with tiny models: names resolve, packing shares the generator
+(float16 encoder, exact generator), and every failure is a one-line error."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from p2s import zoo
+from p2s.apis.checkpoint import read_translation_checkpoint
+from p2s.apis.translator import Translator
+from p2s.utils.checkpoint import atomic_torch_save, load_checkpoint_file
+from p2s.utils.errors import MissingWeightsError, P2SError
+from p2s.zoo import pack as zoo_pack
+
+
+@pytest.fixture()
+def tiny_zoo(tmp_path, monkeypatch, tiny):
+    """An empty catalogue in tmp_path, plus a tiny trained checkpoint and its generator file."""
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    catalogue = tmp_path / "catalogue.json"
+    for module in (zoo, zoo_pack):
+        monkeypatch.setattr(module, "WEIGHTS_DIR", weights)
+        monkeypatch.setattr(module, "CATALOGUE", catalogue)
+    zoo.catalogue.cache_clear()
+    yield tmp_path
+    zoo.catalogue.cache_clear()
+
+
+def _tiny_files(tiny, folder):
+    from p2s.apis.checkpoint import save_translation_checkpoint
+
+    model = tiny.build_tiny_model(3, seed=5)
+    trained = folder / "trained.pth"
+    save_translation_checkpoint(trained, model, tiny.tiny_model_cfg(3), dict(type="Inversion"))
+    generator = folder / "gen.pt"
+    atomic_torch_save({"g_ema": model.decoder.state_dict(), "latent_avg": model.latent_avg[0].clone()}, generator)
+    return model, trained, generator
+
+
+def test_pack_shares_the_generator_and_translates_like_the_original(tiny, tiny_zoo):
+    model, trained, generator = _tiny_files(tiny, tiny_zoo)
+    zoo_pack.pack_generator(generator, zoo.WEIGHTS_DIR / "tiny-generator.pt")
+    zoo_pack.register("tiny-generator", "tiny-generator.pt", "generator")
+    packed = zoo_pack.pack_translation(trained, zoo.WEIGHTS_DIR / "tiny-inversion.pt", "tiny-generator")
+    zoo_pack.register("tiny-inversion", packed.name, "translation", task="Inversion",
+                      data=dict(source="images", target="images"))
+
+    raw = torch.load(packed, weights_only=True)
+    assert not any(k.startswith("decoder.") for k in raw["state_dict"])
+    assert {v.dtype for k, v in raw["state_dict"].items() if k.startswith("encoder.") and v.is_floating_point()} == {
+        torch.float16}
+    assert raw["p2s"]["shared_weights"] == {"decoder.": {"file": "tiny-generator", "key": "g_ema"}}
+    entry = json.loads(zoo.CATALOGUE.read_text())["tiny-inversion"]
+    assert entry["sha256"] == zoo_pack.sha256(packed) and entry["data"]["source"] == "images"
+
+    ckpt = read_translation_checkpoint("tiny-inversion")  # by name
+    for key, value in model.decoder.state_dict().items():
+        assert torch.equal(ckpt.state_dict["decoder." + key], value)
+    source = torch.rand(2, 3, 256, 256) * 2 - 1
+    with torch.no_grad():
+        expected = model.decode(model.encode(source))
+    got = Translator.from_checkpoint("tiny-inversion", device="cpu").translate(source).images
+    assert (got - expected).abs().max() < 2e-2  # float16 encoder weights
+    assert (got - expected).abs().mean() < 2e-3
+
+
+def test_pack_refuses_an_encoder_trained_with_another_generator(tiny, tiny_zoo):
+    _, trained, _ = _tiny_files(tiny, tiny_zoo)
+    other = tiny.build_tiny_model(3, seed=9)
+    atomic_torch_save({"g_ema": other.decoder.state_dict()}, tiny_zoo / "other.pt")
+    with pytest.raises(P2SError, match="was not trained with generator"):
+        zoo_pack.pack_translation(trained, tiny_zoo / "x.pt", str(tiny_zoo / "other.pt"))
+    assert not (tiny_zoo / "x.pt").exists()
+
+
+def test_unknown_names_say_what_is_shipped(tiny, tiny_zoo):
+    _, _, generator = _tiny_files(tiny, tiny_zoo)
+    zoo_pack.pack_generator(generator, zoo.WEIGHTS_DIR / "tiny-generator.pt")
+    zoo_pack.register("tiny-generator", "tiny-generator.pt", "generator")
+    assert zoo.resolve("tiny-generator") == zoo.WEIGHTS_DIR / "tiny-generator.pt"
+    assert zoo.resolve(generator) == generator  # paths stay paths
+    assert zoo.names("generator") == ["tiny-generator"] and zoo.names("translation") == []
+    with pytest.raises(MissingWeightsError, match="not a shipped model either.*tiny-generator"):
+        load_checkpoint_file("tiny-genrator")
+    # a file name with a suffix is a path, not a misspelt name
+    with pytest.raises(MissingWeightsError) as err:
+        load_checkpoint_file("missing.pt")
+    assert "shipped" not in str(err.value) and "\n" not in str(err.value)
+
+
+def test_shared_weights_entry_errors_are_one_line(tiny, tiny_zoo):
+    model, trained, generator = _tiny_files(tiny, tiny_zoo)
+    raw = torch.load(trained, weights_only=True)
+    raw["p2s"]["shared_weights"] = {"decoder.": {"file": str(tiny_zoo / "nowhere.pt")}}
+    atomic_torch_save(raw, tiny_zoo / "bad.pth")
+    with pytest.raises(MissingWeightsError, match="shared by checkpoint"):
+        read_translation_checkpoint(tiny_zoo / "bad.pth")
+    raw["p2s"]["shared_weights"] = {"decoder.": "gen.pt"}
+    atomic_torch_save(raw, tiny_zoo / "bad.pth")
+    with pytest.raises(P2SError, match="must be a dict with a 'file'"):
+        read_translation_checkpoint(tiny_zoo / "bad.pth")
+    raw["p2s"]["shared_weights"] = {"decoder.": {"file": str(generator), "key": "generator"}}
+    atomic_torch_save(raw, tiny_zoo / "bad.pth")
+    with pytest.raises(P2SError, match="no 'generator' state dict"):
+        read_translation_checkpoint(tiny_zoo / "bad.pth")

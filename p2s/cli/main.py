@@ -7,12 +7,14 @@ import typer
 from p2s.cli.align import align
 from p2s.cli.convert import convert_app
 from p2s.cli.data import data_app
+from p2s.cli.demo import demo
 from p2s.cli.edit import directions_app, edit
 from p2s.cli.evaluate import evaluate
 from p2s.cli.project import project
 from p2s.cli.registry import registry_app
 from p2s.cli.train import config_app, train
 from p2s.cli.translate import interpolate, translate
+from p2s.cli.zoo import zoo_app
 
 app = typer.Typer(
     name="p2s",
@@ -28,11 +30,13 @@ app.command()(align)
 app.command()(evaluate)
 app.command()(project)
 app.command()(edit)
+app.command()(demo)
 app.add_typer(config_app, name="config")
 app.add_typer(convert_app, name="convert")
 app.add_typer(directions_app, name="directions")
 app.add_typer(data_app, name="data")
 app.add_typer(registry_app, name="registry")
+app.add_typer(zoo_app, name="zoo")
 
 
 if __name__ == "__main__":  # pragma: no cover

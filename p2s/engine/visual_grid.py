@@ -73,8 +73,10 @@ def make_visual_grid(
     tile_size: int | None = None,
     padding: int = 2,
     pad_value: int = 255,
+    columns: Sequence[str] = COLUMNS,
 ) -> np.ndarray:
-    """Draw ``visuals`` as a grid: one row per sample, columns ``source | output | target``.
+    """Draw ``visuals`` as a grid: one row per sample, columns ``source | output | target``
+    (or ``columns``: any names; all but ``source`` are images in ``[-1, 1]``).
 
     Args:
         visuals: ``source`` ``[N, C, H, W]`` in ``source_range``; ``output`` and
@@ -89,9 +91,9 @@ def make_visual_grid(
     Returns:
         ``[rows * h + (rows + 1) * padding, cols * w + (cols + 1) * padding, 3]`` uint8 RGB.
     """
-    present = [name for name in COLUMNS if visuals.get(name) is not None]
+    present = [name for name in columns if visuals.get(name) is not None]
     if not present:
-        raise ValueError(f"visuals hold none of {COLUMNS}; got keys {sorted(visuals)}")
+        raise ValueError(f"visuals hold none of {tuple(columns)}; got keys {sorted(visuals)}")
     rows = min(int(max_samples), *(int(visuals[name].shape[0]) for name in present))
     if rows < 1:
         raise ValueError("visuals hold no samples")

@@ -88,3 +88,11 @@ def test_bad_visuals_raise():
         make_visual_grid({"other": torch.zeros(1, 3, 4, 4)})
     with pytest.raises(ValueError, match="N, C, H, W"):
         make_visual_grid({"output": torch.zeros(3, 4, 4)})
+
+
+def test_extra_columns_are_images_in_their_given_order():
+    sketch = torch.zeros(1, 1, SIZE, SIZE)  # 0 -> black in the (0, 1) source range
+    visuals = dict(source=sketch, output=torch.ones(1, 3, SIZE, SIZE), mix0=-torch.ones(1, 3, SIZE, SIZE))
+    grid = make_visual_grid(visuals, source_range=(0, 1), columns=("source", "mix0", "output"))
+    assert grid.shape[1] == 3 * SIZE + 4 * 2
+    assert (_tile(grid, 0, 0) == 0).all() and (_tile(grid, 0, 1) == 0).all() and (_tile(grid, 0, 2) == 255).all()

@@ -40,6 +40,9 @@ def pack(
     kind: Annotated[str, typer.Option(help="translation or generator")] = "translation",
     generator: Annotated[Optional[str], typer.Option(help="shipped generator the encoder was trained with")] = None,
     description: Annotated[str, typer.Option(help="one line for the catalogue")] = "",
+    source: Annotated[Optional[str], typer.Option(help="synthetic-face folder it reads (demo, held-out figures)")] = None,
+    target: Annotated[Optional[str], typer.Option(help="synthetic-face folder it is scored against")] = None,
+    compare_with: Annotated[Optional[str], typer.Option(help="ablation of this model: drawn beside it in the demo")] = None,
 ) -> None:
     """Copy trained weights into p2s/zoo/weights and list them in the catalogue."""
     from p2s.utils.errors import P2SError
@@ -54,11 +57,14 @@ def pack(
     elif kind == "translation":
         if not generator:
             raise P2SError("--generator is needed: the shipped generator this encoder was trained with")
-        pack_translation(checkpoint, out, generator)
+        training = pack_translation(checkpoint, out, generator)
         from p2s.apis.checkpoint import read_translation_checkpoint
 
         task = read_translation_checkpoint(out).task.get("type")
-        register(name, out.name, kind, task=task, description=description)
+        data = {k: v for k, v in dict(source=source, target=target, compare_with=compare_with).items() if v}
+        if data and not (source and target):
+            raise P2SError("--source and --target go together (the folders a demo or held-out score reads)")
+        register(name, out.name, kind, task=task, description=description, training=training, data=data)
     else:
         raise P2SError(f"--kind must be translation or generator, got {kind!r}")
     console.print(f"packed {name}: {out} ({out.stat().st_size / 2**20:.1f} MB); {len(catalogue())} shipped models")

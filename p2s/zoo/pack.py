@@ -52,9 +52,10 @@ def _check_same_generator(state: dict[str, torch.Tensor], generator: str, checkp
 
 
 def pack_translation(checkpoint: str | Path, out: str | Path, generator: str,
-                     dtype: torch.dtype = torch.float16) -> Path:
+                     dtype: torch.dtype = torch.float16) -> dict[str, Any]:
     """Write ``out``: the encoder of a p2s ``checkpoint`` in ``dtype`` plus its configs,
-    sharing the decoder from ``generator`` (a catalogue name or a path)."""
+    sharing the decoder from ``generator`` (a catalogue name or a path).  Returns what
+    the checkpoint says of its training (iterations, experiment name)."""
     raw = load_checkpoint_file(checkpoint, "checkpoint")
     if not isinstance(raw, dict) or not isinstance(raw.get("p2s"), dict) or "state_dict" not in raw:
         raise P2SError(f"checkpoint '{checkpoint}' is not a p2s translation checkpoint (no 'p2s' config)")
@@ -70,7 +71,8 @@ def pack_translation(checkpoint: str | Path, out: str | Path, generator: str,
     config["shared_weights"] = {DECODER: {"file": generator, "key": "g_ema"}}
     config["version"] = P2S_CHECKPOINT_VERSION
     atomic_torch_save({"state_dict": kept, "p2s": config}, out)
-    return Path(out)
+    meta = raw.get("meta") if isinstance(raw.get("meta"), dict) else {}
+    return {k: meta[k] for k in ("iter", "experiment_name", "seed") if k in meta}
 
 
 def pack_generator(exported: str | Path, out: str | Path) -> Path:

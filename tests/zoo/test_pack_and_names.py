@@ -45,7 +45,8 @@ def test_pack_shares_the_generator_and_translates_like_the_original(tiny, tiny_z
     model, trained, generator = _tiny_files(tiny, tiny_zoo)
     zoo_pack.pack_generator(generator, zoo.WEIGHTS_DIR / "tiny-generator.pt")
     zoo_pack.register("tiny-generator", "tiny-generator.pt", "generator")
-    packed = zoo_pack.pack_translation(trained, zoo.WEIGHTS_DIR / "tiny-inversion.pt", "tiny-generator")
+    packed = zoo.WEIGHTS_DIR / "tiny-inversion.pt"
+    assert zoo_pack.pack_translation(trained, packed, "tiny-generator") == {}  # no MMEngine meta in this file
     zoo_pack.register("tiny-inversion", packed.name, "translation", task="Inversion",
                       data=dict(source="images", target="images"))
 
@@ -107,3 +108,25 @@ def test_shared_weights_entry_errors_are_one_line(tiny, tiny_zoo):
     atomic_torch_save(raw, tiny_zoo / "bad.pth")
     with pytest.raises(P2SError, match="no 'generator' state dict"):
         read_translation_checkpoint(tiny_zoo / "bad.pth")
+
+
+def test_zoo_cli_packs_and_lists(tiny, tiny_zoo):
+    from typer.testing import CliRunner
+
+    from p2s.cli.main import app
+
+    _, trained, generator = _tiny_files(tiny, tiny_zoo)
+    run = lambda *args: CliRunner().invoke(app, [str(a) for a in args])  # noqa: E731
+    result = run("zoo", "pack", generator, "--name", "tiny-generator", "--kind", "generator")
+    assert result.exit_code == 0, result.output
+    result = run("zoo", "pack", trained, "--name", "tiny-inversion")
+    assert result.exit_code == 2 and "--generator is needed" in result.output
+    result = run("zoo", "pack", trained, "--name", "tiny-inversion", "--generator", "tiny-generator",
+                 "--source", "images")
+    assert result.exit_code == 2 and "--source and --target go together" in result.output
+    result = run("zoo", "pack", trained, "--name", "tiny-inversion", "--generator", "tiny-generator",
+                 "--source", "images", "--target", "images")
+    assert result.exit_code == 0, result.output
+    assert zoo.catalogue()["tiny-inversion"].data == {"source": "images", "target": "images"}
+    result = run("zoo", "list")
+    assert result.exit_code == 0 and "tiny-inversion" in result.output and "tiny-generator" in result.output

@@ -8,6 +8,8 @@ log_level = 'INFO'
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
 
 default_hooks = dict(
+    # loss scalars reach the host once per logging interval, not once per iteration
+    runtime_info=dict(type='DeferredRuntimeInfoHook'),
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),

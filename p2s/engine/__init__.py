@@ -1,7 +1,8 @@
 """Training engine pieces for MMEngine's Runner: the Ranger optimizer and p2s hooks.
 
 Importing this package registers ``Ranger`` (``OPTIMIZERS``), ``SafeCheckpointHook``,
-``AtomicCheckpointHook``, ``ImageGridHook`` and ``RNGStateHook`` (``HOOKS``),
+``AtomicCheckpointHook``, ``ImageGridHook``, ``RNGStateHook`` and
+``DeferredRuntimeInfoHook`` (``HOOKS``),
 ``P2SDistributedDataParallel`` (``MODEL_WRAPPERS``) under scope
 ``p2s``, the ``'p2s_atomic_local'`` file backend, and makes MMEngine load local
 checkpoints with ``torch.load(weights_only=True)``.  The registries import it lazily, so
@@ -20,6 +21,7 @@ from p2s.engine.ddp import P2SDistributedDataParallel
 from p2s.engine.hooks import AtomicCheckpointHook, ImageGridHook, SafeCheckpointHook
 from p2s.engine.optimizers import Ranger
 from p2s.engine.rng_hook import RNGStateHook
+from p2s.engine.runtime_info import DeferredRuntimeInfoHook
 from p2s.engine.translation_hook import TranslationConfigHook
 from p2s.engine.visual_grid import label_palette, make_visual_grid
 
@@ -28,6 +30,7 @@ use_weights_only_loader()
 __all__ = [
     "AtomicCheckpointHook",
     "AtomicLocalBackend",
+    "DeferredRuntimeInfoHook",
     "ImageGridHook",
     "P2SDistributedDataParallel",
     "RNGStateHook",

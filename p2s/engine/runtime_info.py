@@ -1,0 +1,75 @@
+"""Training scalars without a host sync per iteration.
+
+MMEngine's ``RuntimeInfoHook`` turns every loss term into a Python float after every
+iteration (``MessageHub.update_scalar`` calls ``.item()``), which on a GPU waits for the
+step to finish before the next one can be queued.  :class:`DeferredRuntimeInfoHook`
+keeps the detached values on the device and hands them to the message hub in one
+transfer every ``flush_interval`` iterations (by default the logger's interval), and
+always before anything reads them: logging, validation, checkpoints, the end of
+training.  The history is the same value by value, only delivered later.
+
+Config (``configs/_base_/default_runtime.py`` uses it)::
+
+    default_hooks = dict(runtime_info=dict(type='DeferredRuntimeInfoHook'))
+"""
+
+from __future__ import annotations
+
+import torch
+from mmengine.hooks import LoggerHook, RuntimeInfoHook
+
+from p2s.registry import HOOKS
+
+
+@HOOKS.register_module()
+class DeferredRuntimeInfoHook(RuntimeInfoHook):
+    """``RuntimeInfoHook`` whose per-iteration scalars are moved to the host in batches.
+
+    Args:
+        flush_interval: iterations between transfers; ``None`` follows the
+            ``LoggerHook`` interval (the first iteration a logger could print).
+    """
+
+    def __init__(self, flush_interval: int | None = None) -> None:
+        super().__init__()
+        self.flush_interval = flush_interval
+        self._pending: list[dict[str, torch.Tensor | float]] = []
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        if self.flush_interval is None:
+            intervals = [h.interval for h in runner.hooks if isinstance(h, LoggerHook)]
+            self.flush_interval = min(intervals) if intervals else 50
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs: dict | None = None) -> None:
+        if outputs:
+            self._pending.append(
+                {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in outputs.items()}
+            )
+        # iteration n + 1 just finished; LoggerHook prints when (n + 1) % interval == 0
+        if (runner.iter + 1) % max(int(self.flush_interval), 1) == 0:
+            self.flush(runner)
+
+    def flush(self, runner) -> None:
+        """Hand every pending value to the message hub, in iteration order."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        tensors = [v for row in pending for v in row.values() if isinstance(v, torch.Tensor)]
+        if tensors:  # one device-to-host copy for the whole interval
+            host = iter(torch.stack([t.float().reshape(()) for t in tensors]).cpu().tolist())
+        for row in pending:
+            for key, value in row.items():
+                scalar = next(host) if isinstance(value, torch.Tensor) else value
+                runner.message_hub.update_scalar(f"train/{key}", scalar)
+
+    def before_val(self, runner) -> None:
+        self.flush(runner)
+        super().before_val(runner)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        self.flush(runner)
+
+    def after_train(self, runner) -> None:
+        self.flush(runner)
+        super().after_train(runner)

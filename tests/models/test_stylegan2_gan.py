@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -104,7 +105,7 @@ def test_configuration_errors():
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
 def test_shipped_configs(config):
     cfg = Config.fromfile(str(config))
-    size = int(config.stem.split("_")[-1])
+    size = int(re.match(r"synthfaces_(\d+)", config.stem).group(1))
     g, d = cfg.model.generator, cfg.model.discriminator
     assert g.resolution == d.resolution == size == cfg.train_dataloader.dataset.size == cfg.val_dataloader.dataset.size
     assert g.channel_max < 512  # reduced width

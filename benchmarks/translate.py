@@ -20,11 +20,12 @@ from p2s.models import PSP
 from p2s.tasks import Inversion
 
 
-def translator(resolution: int, device: str, precision: str, channels_last: bool) -> Translator:
+def translator(resolution: int, device: str, precision: str, channels_last: bool, compile_mode: str) -> Translator:
     model = PSP(encoder=dict(type="GradualStyleEncoder", backbone=dict(type="IRSEBackbone", depth=50)),
                 generator=dict(type="StyleGAN2Generator", resolution=resolution))
     torch_precision = "fp32" if precision == "tf32" else precision
-    return Translator(model, Inversion(), device, precision=torch_precision, channels_last=channels_last)
+    return Translator(model, Inversion(), device, precision=torch_precision, channels_last=channels_last,
+                      compile_mode=compile_mode)
 
 
 def main() -> None:
@@ -34,6 +35,8 @@ def main() -> None:
     parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "tf32", "bf16"])
     parser.add_argument("--resolution", type=int, default=1024)
     parser.add_argument("--no-channels-last", action="store_true")
+    parser.add_argument("--compile", default="none", choices=["none", "default", "reduce-overhead", "max-autotune"],
+                        help="torch.compile mode (compilation happens in the warm-up calls)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=Path)
@@ -42,7 +45,7 @@ def main() -> None:
     rows = []
     for precision in args.precisions:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
-        t = translator(args.resolution, args.device, precision, not args.no_channels_last)
+        t = translator(args.resolution, args.device, precision, not args.no_channels_last, args.compile)
         for batch in args.batch_sizes:
             sources = torch.randn(batch, 3, 256, 256, device=device)
             reset_peak(device)
@@ -50,7 +53,7 @@ def main() -> None:
             rows.append(dict(precision=precision, batch=batch, images_per_s=batch / seconds,
                              latency_ms=seconds * 1e3, peak_mib=peak_memory_mib(device) or "n/a"))
     meta = dict(machine=machine(), resolution=args.resolution, torch=torch.__version__, device=str(device),
-                channels_last=not args.no_channels_last)
+                channels_last=not args.no_channels_last, compile=args.compile)
     print(f"pSp inference, {meta['machine']}, output {args.resolution} px")
     report(rows, ["precision", "batch", "images_per_s", "latency_ms", "peak_mib"], args.json, meta)
 

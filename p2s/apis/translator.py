@@ -20,6 +20,8 @@ from p2s.utils.errors import P2SError
 
 #: inference precisions: fp32 is exact (matches the official outputs); bf16 is for GPUs
 PRECISIONS = ("fp32", "bf16")
+#: ``torch.compile`` modes; ``reduce-overhead`` also captures CUDA graphs (fixed shapes)
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
 
 def resolve_device(name: str | None) -> torch.device:
@@ -61,9 +63,13 @@ class Translator:
         randomize_noise: bool = False,
         precision: str = "fp32",
         channels_last: bool = True,
+        compile_mode: str = "none",
+        compile_backend: str = "inductor",
     ) -> None:
         if precision not in PRECISIONS:
             raise P2SError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if compile_mode not in COMPILE_MODES:
+            raise P2SError(f"--compile must be one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}")
         if task.source_channels != model.encoder.in_channels:
             raise P2SError(
                 f"task '{task.name}' makes {task.source_channels}-channel sources but the "
@@ -78,6 +84,21 @@ class Translator:
         self.task = task
         self.resize_outputs = resize_outputs
         self.noise_mode = "random" if randomize_noise else "const"
+        self.compile_mode = compile_mode
+        self._encode, self._decode = self.model.encode, self.model.decode
+        if compile_mode != "none":
+            self._compile(compile_mode, compile_backend)
+
+    def _own(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A copy where CUDA graphs would overwrite the output on the next call."""
+        return tensor.clone() if self.compile_mode == "reduce-overhead" else tensor
+
+    def _compile(self, mode: str, backend: str) -> None:
+        """Compile the encoder pass and the generator pass separately (style mixing runs
+        between them).  Shapes are static: each new batch size compiles once more."""
+        options = dict(mode=mode if mode != "default" else None) if backend == "inductor" else {}
+        self._encode = torch.compile(self.model.encode, backend=backend, dynamic=False, **options)
+        self._decode = torch.compile(self.model.decode, backend=backend, dynamic=False, **options)
 
     @classmethod
     def from_checkpoint(
@@ -87,6 +108,7 @@ class Translator:
         resize_outputs: bool = False,
         randomize_noise: bool = False,
         precision: str = "fp32",
+        compile_mode: str = "none",
         **task_options,
     ) -> Translator:
         """Read an official pSp or p2s checkpoint; ``task_options`` override the task's
@@ -95,7 +117,7 @@ class Translator:
         ckpt = read_translation_checkpoint(checkpoint)
         task = build_task(ckpt.task, **task_options)
         model = build_translation_model(ckpt, source=f"checkpoint '{checkpoint}'")
-        return cls(model, task, device_obj, resize_outputs, randomize_noise, precision)
+        return cls(model, task, device_obj, resize_outputs, randomize_noise, precision, compile_mode=compile_mode)
 
     def _autocast(self):
         """bf16 autocast for ``precision='bf16'``; fp32 is the exact path."""
@@ -116,9 +138,9 @@ class Translator:
     def translate(self, sources: torch.Tensor) -> Translation:
         """Encode and generate a batch of prepared sources."""
         with self._autocast():
-            codes = self.model.encode(sources.to(self.device, torch.float32))
-            images = self.model.decode(codes, noise_mode=self.noise_mode, resize=self.resize_outputs)
-        return Translation(images.float(), codes.float())
+            codes = self._encode(sources.to(self.device, torch.float32))
+            images = self._decode(codes, noise_mode=self.noise_mode, resize=self.resize_outputs)
+        return Translation(self._own(images.float()), self._own(codes.float()))
 
     @torch.inference_mode()
     def mixing_latents(self, count: int, rng: np.random.RandomState) -> torch.Tensor:
@@ -138,10 +160,10 @@ class Translator:
     ) -> Translation:
         """Variants of one source: rows ``layers`` taken from each latent in ``inject``."""
         with self._autocast():
-            codes = self.model.encode(source.to(self.device, torch.float32).unsqueeze(0)).float()
+            codes = self._encode(source.to(self.device, torch.float32).unsqueeze(0)).float()
             mixed = self.model.mix_codes(codes.expand(len(inject), -1, -1), inject, layers, alpha)
-            images = self.model.decode(mixed, noise_mode=self.noise_mode, resize=self.resize_outputs)
-        return Translation(images.float(), mixed)
+            images = self._decode(mixed, noise_mode=self.noise_mode, resize=self.resize_outputs)
+        return Translation(self._own(images.float()), mixed)
 
     @torch.inference_mode()
     def interpolate(self, source_a: torch.Tensor, source_b: torch.Tensor, steps: int) -> Translation:
@@ -149,11 +171,11 @@ class Translator:
         if steps < 2:
             raise P2SError(f"--steps must be at least 2 (both ends), got {steps}")
         with self._autocast():
-            codes = self.model.encode(torch.stack([source_a, source_b]).to(self.device, torch.float32)).float()
+            codes = self._encode(torch.stack([source_a, source_b]).to(self.device, torch.float32)).float()
             t = torch.linspace(0, 1, steps, device=self.device).view(-1, 1, 1)
             path = (1 - t) * codes[0:1] + t * codes[1:2]
             frames = [
-                self.model.decode(chunk, noise_mode=self.noise_mode, resize=self.resize_outputs).float()
+                self._own(self._decode(chunk, noise_mode=self.noise_mode, resize=self.resize_outputs).float())
                 for chunk in path.split(8)
             ]
         return Translation(torch.cat(frames), path)

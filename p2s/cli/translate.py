@@ -19,13 +19,20 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
+class CompileMode(str, Enum):
+    none = "none"
+    default = "default"
+    reduce_overhead = "reduce-overhead"
+    max_autotune = "max-autotune"
+
+
 def _translator(checkpoint: Path, device: Optional[str], resize_outputs: bool, randomize_noise: bool,
-                precision: str = "fp32", **task_options):
+                precision: str = "fp32", compile_mode: str = "none", **task_options):
     from p2s.apis.translator import Translator
 
     return Translator.from_checkpoint(
         checkpoint, device=device, resize_outputs=resize_outputs, randomize_noise=randomize_noise,
-        precision=precision, **task_options
+        precision=precision, compile_mode=compile_mode, **task_options
     )
 
 
@@ -51,6 +58,9 @@ def translate(
     seed: Annotated[int, typer.Option(help="seed of the random z used for --mix")] = 0,
     precision: Annotated[Precision, typer.Option(help="fp32 (exact, as the official code) or bf16 (GPU)")] = Precision.fp32,
     iterations: Annotated[Optional[int], typer.Option(min=1, help="refinement steps of iterative (ReStyle) checkpoints")] = None,
+    compile: Annotated[CompileMode, typer.Option(
+        "--compile", help="torch.compile the model (reduce-overhead adds CUDA graphs); pays off on large input sets")
+    ] = CompileMode.none,
     align: Annotated[bool, typer.Option(help="FFHQ-align faces first (into OUTPUT/aligned/), as `p2s align`")] = False,
     detector_dir: Annotated[Optional[Path], typer.Option(help="with --align: insightface model folder")] = None,
     landmarks: Annotated[Optional[Path], typer.Option(help="with --align: landmarks JSON instead of a detector")] = None,
@@ -66,7 +76,7 @@ def translate(
         raise P2SError("--detector-dir and --landmarks go with --align")
     try:
         translator = _translator(checkpoint, device, resize_outputs, randomize_noise, precision.value,
-                                 **_task_options(resize_factor))
+                                 compile.value, **_task_options(resize_factor))
     except P2SError as err:
         if resize_factor is not None and "no option 'resize_factor'" in str(err):
             raise P2SError("--resize-factor applies to super-resolution checkpoints only") from None

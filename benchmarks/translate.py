@@ -5,6 +5,9 @@ through ``p2s.apis.Translator`` so the measured path is the one ``p2s translate`
 
     python benchmarks/translate.py --device cuda --batch-sizes 1 8 32 64 --precisions fp32 tf32 bf16
     python benchmarks/translate.py --device cpu --batch-sizes 1 2 --resolution 1024
+
+``mean_abs_error_vs_fp32``: mean absolute difference of a fixed 2-image probe's outputs
+from the fp32 ones (images in [0, 1]; list fp32 first to get it).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from p2s.tasks import Inversion
 
 
 def translator(resolution: int, device: str, precision: str, channels_last: bool, compile_mode: str) -> Translator:
+    torch.manual_seed(0)  # the same random weights for every precision, so their images compare
     model = PSP(encoder=dict(type="GradualStyleEncoder", backbone=dict(type="IRSEBackbone", depth=50)),
                 generator=dict(type="StyleGAN2Generator", resolution=resolution))
     torch_precision = "fp32" if precision == "tf32" else precision
@@ -43,19 +47,26 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     rows = []
+    probe = torch.randn(2, 3, 256, 256, generator=torch.Generator().manual_seed(1)).to(device)
+    reference = None  # fp32 images of the probe: what the other precisions are compared with
     for precision in args.precisions:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
         t = translator(args.resolution, args.device, precision, not args.no_channels_last, args.compile)
+        images = t.translate(probe).images.float().clamp(-1, 1)
+        reference = images if precision == "fp32" else reference
+        error = "n/a" if reference is None else float((images - reference).abs().mean()) / 2  # in [0, 1] units
         for batch in args.batch_sizes:
             sources = torch.randn(batch, 3, 256, 256, device=device)
             reset_peak(device)
             seconds = median(time_call(lambda: t.translate(sources), device, args.warmup, args.repeats))
             rows.append(dict(precision=precision, batch=batch, images_per_s=batch / seconds,
-                             latency_ms=seconds * 1e3, peak_mib=peak_memory_mib(device) or "n/a"))
+                             latency_ms=seconds * 1e3, peak_mib=peak_memory_mib(device) or "n/a",
+                             mean_abs_error_vs_fp32=error))
     meta = dict(machine=machine(), resolution=args.resolution, torch=torch.__version__, device=str(device),
                 channels_last=not args.no_channels_last, compile=args.compile)
     print(f"pSp inference, {meta['machine']}, output {args.resolution} px")
-    report(rows, ["precision", "batch", "images_per_s", "latency_ms", "peak_mib"], args.json, meta)
+    report(rows, ["precision", "batch", "images_per_s", "latency_ms", "peak_mib", "mean_abs_error_vs_fp32"],
+           args.json, meta)
 
 
 if __name__ == "__main__":

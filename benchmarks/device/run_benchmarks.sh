@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The issue-5 GPU measurements in one device call (about 6-8 minutes on an H100/H200).
+# Here first: bash benchmarks/device/fetch_wheels.sh; then through the device tool:
+#   run(command="bash benchmarks/device/run_benchmarks.sh", carry=[".whl"], timeout_s=600)
+# Every table is also written as JSON under $OUT (log.txt holds the whole output).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-bench_out}; mkdir -p "$OUT"
+exec > >(tee "$OUT/log.txt") 2>&1
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    || { echo "wheels missing: run benchmarks/device/fetch_wheels.sh here and carry .whl"; exit 2; }
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
+
+stage() {  # stage SECONDS NAME COMMAND...: one measurement, bounded so the others still run
+    local limit=$1 name=$2; shift 2
+    echo "== $name =="; local begin=$SECONDS
+    timeout "$limit" "$@" || echo "!! $name stopped (exit $?)"
+    echo "-- $name: $(( SECONDS - begin )) s"
+}
+stage 150 "inference, eager" python3 benchmarks/translate.py --device cuda --batch-sizes 1 8 32 64 \
+    --precisions fp32 tf32 bf16 --warmup 3 --repeats 10 --json "$OUT/translate.json"
+stage 120 "training step" python3 benchmarks/train_step.py --device cuda --batch-sizes 8 32 \
+    --precisions fp32 tf32 bf16 --warmup 2 --repeats 5 --json "$OUT/train.json"
+stage 80 "profile, bf16 inference batch 32" python3 benchmarks/device/profile_translate.py --batch 32 \
+    --precision bf16 --out "$OUT/profile_bf16_b32.txt"
+stage 180 "inference, torch.compile reduce-overhead (CUDA graphs)" python3 benchmarks/translate.py --device cuda \
+    --batch-sizes 1 32 --precisions fp32 bf16 --compile reduce-overhead --warmup 3 --repeats 10 \
+    --json "$OUT/translate_compiled.json"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -32,9 +32,12 @@ class HeldOutScore:
     psnr: float
     ssim: float
     seconds_per_image: float
+    #: each image's MSE, in order, for paired comparisons of two models on the same faces
+    per_image_mse: list[float] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The mean figures (``per_image_mse`` left out)."""
+        return dict(n=self.n, mse=self.mse, psnr=self.psnr, ssim=self.ssim, seconds_per_image=self.seconds_per_image)
 
 
 def _paths(folder: Path, limit: int | None) -> list[Path]:
@@ -57,8 +60,9 @@ def score(outputs: torch.Tensor, targets: torch.Tensor, seconds: float) -> HeldO
     pred = ((outputs.float().cpu().clamp(-1, 1) + 1) / 2)
     true = (targets.float().cpu() + 1) / 2
     n = len(pred)
-    return HeldOutScore(n, float(mse(pred, true).mean()), float(psnr(pred, true).mean()),
-                        float(ssim(pred, true).mean()), seconds / n)
+    per_image = mse(pred, true)
+    return HeldOutScore(n, float(per_image.mean()), float(psnr(pred, true).mean()),
+                        float(ssim(pred, true).mean()), seconds / n, per_image.tolist())
 
 
 def evaluate_translation(
@@ -87,6 +91,21 @@ def evaluate_translation(
         seconds += time.perf_counter() - begin
     images = torch.cat(outputs)
     return score(images, _load_targets(targets, images.shape[-1]), seconds)
+
+
+def evaluate_mean_face(
+    checkpoint: str | Path, faces: str | Path, target: str = "images", limit: int | None = None,
+    device: str | None = "cpu",
+) -> HeldOutScore:
+    """The no-encoder baseline: the generator's image of ``latent_avg`` scored against every
+    ``faces/target`` image (what an encoder that ignores its input would reach)."""
+    translator = Translator.from_checkpoint(checkpoint, device=device)
+    model = translator.model
+    targets = _load_targets(_paths(Path(faces) / target, limit), model.decoder.resolution)
+    begin = time.perf_counter()
+    with torch.no_grad():
+        image = model.decode(model.latent_avg.unsqueeze(0)).cpu()
+    return score(image.expand(len(targets), -1, -1, -1), targets, time.perf_counter() - begin)
 
 
 def evaluate_projection(

@@ -1,5 +1,5 @@
 # Synthetic faces (p2s data synthfaces): training set seed 0, held-out set seed 1.
-#   p2s data synthfaces --n 12000 --size 64 --seed 0 --out data/synthfaces_64
+#   p2s data synthfaces --n 6226 --size 64 --seed 0 --out data/synthfaces_64
 #   p2s data synthfaces --n 500 --size 64 --seed 1 --out data/synthfaces_64_heldout
 # Folder tasks read <root>/images; paired tasks override source_root / target_root.
 data_root = 'data/synthfaces_64'

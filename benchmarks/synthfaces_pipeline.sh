@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild the shipped synthetic-face models (p2s/zoo) from nothing, then record their
 # held-out figures.  These are the commands behind the shipped files; on 2 CPU cores
-# the defaults take about 1 h 50 min (generator 70 min at 0.7-0.8 s per iteration,
-# then the encoders two at a time, about 9 min a pair).
+# the defaults take about 2 h 20 min (generator 70 min at 0.7-0.8 s per iteration,
+# then the encoders two at a time, about 17 min a pair).
 #
 #   bash benchmarks/synthfaces_pipeline.sh [GAN_ITERS] [ENCODER_ITERS] [JOBS]
 #
@@ -10,7 +10,7 @@
 # nothing: p2s train picks CUDA when PyTorch sees one.
 set -euo pipefail
 GAN_ITERS=${1:-5000}
-ENC_ITERS=${2:-1200}
+ENC_ITERS=${2:-3000}
 JOBS=${3:-2}
 WORK=${WORK:-work_dirs/synthfaces}
 THREADS=$(( $(nproc) / JOBS > 0 ? $(nproc) / JOBS : 1 ))
@@ -29,12 +29,9 @@ p2s zoo pack "$WORK/synthfaces-generator.pt" --kind generator --name synthfaces-
 declare -A SOURCE=([inversion]=images [inversion-wplus]=images [inversion-w]=images [frontalization]=images
                    [sketch2face]=sketches [seg2face]=labels [superres]=images [inpainting]=images)
 declare -A TARGET=([frontalization]=frontal)
-# label maps and sketches carry no colour, so their encoders learn more slowly: they train
-# 2.5x longer (the shipped ones: 3000 iterations, w-norm 0.0005 as their configs say)
-declare -A ITERS=([seg2face]=$(( ENC_ITERS * 5 / 2 )) [sketch2face]=$(( ENC_ITERS * 5 / 2 )))
 train_one() {
     OMP_NUM_THREADS=$THREADS p2s train "configs/synthfaces/psp_small_$1_synthfaces-64.py" \
-        --work-dir "$WORK/$1" train_cfg.max_iters="${ITERS[$1]:-$ENC_ITERS}" train_cfg.val_interval=600 > "$WORK/$1.log" 2>&1
+        --work-dir "$WORK/$1" train_cfg.max_iters="$ENC_ITERS" train_cfg.val_interval=600 > "$WORK/$1.log" 2>&1
 }
 mkdir -p "$WORK"
 for task in "${!SOURCE[@]}"; do
@@ -45,7 +42,7 @@ wait
 for task in "${!SOURCE[@]}"; do
     extra=()
     case "$task" in inversion-*) extra=(--compare-with synthfaces-inversion) ;; esac
-    p2s zoo pack "$WORK/$task/iter_${ITERS[$task]:-$ENC_ITERS}.pth" --name "synthfaces-$task" --generator synthfaces-generator \
+    p2s zoo pack "$WORK/$task/iter_$ENC_ITERS.pth" --name "synthfaces-$task" --generator synthfaces-generator \
         --source "${SOURCE[$task]}" --target "${TARGET[$task]:-images}" "${extra[@]}"
 done
 python benchmarks/synthfaces_results.py --faces data/synthfaces_64_heldout --n 500 --record

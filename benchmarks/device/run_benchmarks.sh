@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The issue-5 GPU measurements in one device call (about 6-8 minutes on an H100/H200).
+# The issue-5 GPU measurements in one device call (about 7-9 minutes on an H100/H200;
+# the stage limits add up to 580 s, inside a 600-s call).
 # Here first: bash benchmarks/device/fetch_wheels.sh; then through the device tool:
 #   run(command="bash benchmarks/device/run_benchmarks.sh", carry=[".whl"], timeout_s=600)
 # Every table is also written as JSON under $OUT (log.txt holds the whole output).
@@ -25,6 +26,9 @@ stage 120 "training step" python3 benchmarks/train_step.py --device cuda --batch
     --precisions fp32 tf32 bf16 --warmup 2 --repeats 5 --json "$OUT/train.json"
 stage 80 "profile, bf16 inference batch 32" python3 benchmarks/device/profile_translate.py --batch 32 \
     --precision bf16 --out "$OUT/profile_bf16_b32.txt"
-stage 180 "inference, torch.compile reduce-overhead (CUDA graphs)" python3 benchmarks/translate.py --device cuda \
+stage 150 "inference, torch.compile reduce-overhead (CUDA graphs)" python3 benchmarks/translate.py --device cuda \
     --batch-sizes 1 32 --precisions fp32 bf16 --compile reduce-overhead --warmup 3 --repeats 10 \
     --json "$OUT/translate_compiled.json"
+stage 80 "p2s translate on files (read, PNG write, whole pipeline)" python3 benchmarks/translate_files.py \
+    --device cuda --workers 0 16 --levels 6 1 --images 32 --pipeline-images 64 --batch 32 \
+    --json "$OUT/translate_files.json"

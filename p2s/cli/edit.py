@@ -81,11 +81,14 @@ def edit(
         help="where --patch goes, in input pixels: x0,y0 (patch size) or x0,y0,x1,y1 (resized)")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda if present)")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="images per forward pass")] = 4,
+    workers: Annotated[Optional[int], typer.Option(
+        min=0, help="threads that read and write files beside the model (default: one per core, at most 8; 0: inline)")
+    ] = None,
     resize_outputs: Annotated[bool, typer.Option(help="pool outputs to 256x256")] = False,
 ) -> None:
     """Edit images in W+: encode, move along a direction (InterFaceGAN .npy or GANSpace),
     decode; or paste a patch and re-encode it into a realistic face."""
-    from p2s.apis.files import list_inputs
+    from p2s.apis.files import default_io_workers, list_inputs
     from p2s.apis.translator import Translator
     from p2s.editing.directions import check_strength, load_direction
     from p2s.editing.editor import edit_files, patch_files
@@ -132,6 +135,7 @@ def edit(
             reports.append(edit_files(
                 translator, inputs, output, vector, strength=strength, strengths=values, layers=rows,
                 batch_size=batch_size, on_error=skipped, on_batch=lambda n: bar.advance(job, n),
+                workers=default_io_workers() if workers is None else workers,
             ))
         if patch_image is not None:
             job = bar.add_task("patch", total=len(inputs))

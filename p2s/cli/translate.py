@@ -61,12 +61,17 @@ def translate(
     compile: Annotated[CompileMode, typer.Option(
         "--compile", help="torch.compile the model (reduce-overhead adds CUDA graphs); pays off on large input sets")
     ] = CompileMode.none,
+    workers: Annotated[Optional[int], typer.Option(
+        min=0, help="threads that read and write files beside the model (default: one per core, at most 8; 0: inline)")
+    ] = None,
+    png_compression: Annotated[int, typer.Option(
+        min=0, max=9, help="zlib level of the PNGs written: 1 is fast, 9 smallest (same pixels)")] = 1,
     align: Annotated[bool, typer.Option(help="FFHQ-align faces first (into OUTPUT/aligned/), as `p2s align`")] = False,
     detector_dir: Annotated[Optional[Path], typer.Option(help="with --align: insightface model folder")] = None,
     landmarks: Annotated[Optional[Path], typer.Option(help="with --align: landmarks JSON instead of a detector")] = None,
 ) -> None:
     """Translate images with a pSp / p2s checkpoint (official pre- and post-processing)."""
-    from p2s.apis.files import MixSpec, list_inputs, translate_files
+    from p2s.apis.files import MixSpec, default_io_workers, list_inputs, translate_files
 
     inputs = list_inputs(input)
     unaligned: list[Path] = []
@@ -101,6 +106,8 @@ def translate(
             mix=spec,
             on_error=lambda path, msg: err_console.print(f"[yellow]skipped[/] {escape(msg)}", highlight=False),
             on_batch=lambda n: bar.advance(job, n),
+            workers=default_io_workers() if workers is None else workers,
+            compress_level=png_compression,
         )
     err_console.print(
         f"wrote {report.images} of {len(inputs)} image(s) to {escape(str(output))} "

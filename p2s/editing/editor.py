@@ -63,11 +63,12 @@ def edit_files(
     batch_size: int = 4,
     on_error: Callable[[Path, str], None] | None = None,
     on_batch: Callable[[int], None] | None = None,
+    workers: int = 0,
 ) -> EditReport:
     """Write ``<stem>_edit.png`` (one ``strength``) or, when ``strengths`` is given,
     ``<stem>_strip.png``: the edits side by side, left to right in the given order.
     Unusable inputs are reported and skipped."""
-    from p2s.apis.files import load_batches, save_png
+    from p2s.apis.files import FileWorkers, load_batches, save_png
 
     strip = strengths is not None
     values = list(strengths) if strip else [1.0 if strength is None else strength]
@@ -80,21 +81,20 @@ def edit_files(
             raise P2SError(f"--layers {bad} are outside 0..{translator.num_ws - 1}")
     report = EditReport()
     start = time.perf_counter()
-    for size, loaded in load_batches(translator, inputs, batch_size, report.failed, on_error):
-        if loaded:
-            sources = translator.prepare([image for _, image in loaded])
-            frames = [result.to_uint8() for result in edit_sources(translator, sources, direction, values, layers)]
-            for k, (path, _) in enumerate(loaded):
-                if strip:
-                    target = output / f"{path.stem}_strip.png"
-                    save_png(np.concatenate([frame[k] for frame in frames], axis=1), target)
-                else:
-                    target = output / f"{path.stem}_edit.png"
-                    save_png(frames[0][k], target)
-                report.written.append(target)
-            report.images += len(loaded)
-        if on_batch:
-            on_batch(size)
+    with FileWorkers(workers) as files:
+        for size, batch in load_batches(translator, inputs, batch_size, report.failed, on_error, files):
+            if batch.paths:
+                frames = [result.to_uint8() for result in edit_sources(translator, batch.sources, direction, values, layers)]
+                for k, path in enumerate(batch.paths):
+                    if strip:
+                        files.write(output / f"{path.stem}_strip.png",
+                                    np.concatenate([frame[k] for frame in frames], axis=1), save_png)
+                    else:
+                        files.write(output / f"{path.stem}_edit.png", frames[0][k], save_png)
+                report.images += len(batch.paths)
+            if on_batch:
+                on_batch(size)
+        report.written = files.finish()
     report.seconds = time.perf_counter() - start
     return report
 

@@ -181,8 +181,11 @@ def official_source_tensor(
 
 
 def _to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """clamp((x + 1) / 2, 0, 1) * 255 in float32, then truncation, as the official tensor2im."""
-    x = x.detach().to("cpu", torch.float32)
+    """clamp((x + 1) / 2, 0, 1) * 255 in float32, then truncation, as the official tensor2im.
+
+    Computed where ``x`` lies (the same float32 arithmetic on any device), so a GPU
+    hands back a quarter of the bytes and the CPU does none of the work."""
+    x = x.detach().to(torch.float32)
     return torch.clamp((x + 1) / 2, 0.0, 1.0).mul(255).to(torch.uint8)
 
 
@@ -193,11 +196,11 @@ def tensor_to_uint8_image(x: torch.Tensor) -> np.ndarray:
     """
     if x.ndim != 3:
         raise ValueError(f"expected a [C, H, W] tensor, got shape {tuple(x.shape)}")
-    return _to_uint8(x).permute(1, 2, 0).contiguous().numpy()
+    return _to_uint8(x).permute(1, 2, 0).contiguous().cpu().numpy()
 
 
 def tensors_to_uint8(x: torch.Tensor) -> np.ndarray:
     """Batched :func:`tensor_to_uint8_image`: ``[N, 3, H, W]`` to ``[N, H, W, 3]`` uint8."""
     if x.ndim != 4:
         raise ValueError(f"expected an [N, C, H, W] tensor, got shape {tuple(x.shape)}")
-    return _to_uint8(x).permute(0, 2, 3, 1).contiguous().numpy()
+    return _to_uint8(x).permute(0, 2, 3, 1).contiguous().cpu().numpy()

@@ -1,0 +1,153 @@
+"""File translation on worker threads (``translate_files(workers=N)``): the files, their
+order and the failures are those of the inline run; a failed write is one line and
+leaves nothing half-written; the PNG level changes the size, never the pixels."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from p2s.apis.files import FileWorkers, MixSpec, save_png, translate_files
+from p2s.apis.translator import Translator
+from p2s.utils.errors import P2SError
+
+
+@pytest.fixture(scope="module")
+def inputs(tiny, tmp_path_factory) -> list[Path]:
+    """Seven readable images of several formats and one corrupt file among them."""
+    folder = tmp_path_factory.mktemp("files_in")
+    paths = tiny.write_rgb_folder(folder)
+    paths.insert(2, folder / "broken.png")
+    paths[2].write_bytes(np.random.RandomState(0).bytes(600))
+    paths += [tiny.write_rgb(folder / f"z{k}.png", seed=20 + k, size=(36, 36)) for k in range(2)]
+    return paths
+
+
+def run(ckpt, inputs, out: Path, workers: int, **kw):
+    translator = Translator.from_checkpoint(ckpt("noisy"), device="cpu")
+    return translate_files(translator, inputs, out, batch_size=3, save_latents=True,
+                           mix=MixSpec(count=2, layers=[3, 4, 5], alpha=None, seed=7), workers=workers, **kw)
+
+
+@pytest.fixture(scope="module")
+def inline(ckpt, inputs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("inline")
+    return run(ckpt, inputs, out, workers=0), out
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_workers_write_what_the_inline_run_writes(tiny, ckpt, inputs, inline, tmp_path, workers):
+    expected, expected_dir = inline
+    report = run(ckpt, inputs, tmp_path, workers)
+    assert [p.relative_to(tmp_path) for p in report.written] == [p.relative_to(expected_dir) for p in expected.written]
+    assert len(report.written) == 7 * (1 + 1 + 2)  # image, latents, two mixes per readable input
+    assert [(p.name, msg) for p, msg in report.failed] == [(p.name, msg) for p, msg in expected.failed]
+    assert [p.name for p, _ in report.failed] == ["broken.png"]
+    assert report.images == expected.images == 7
+    for path, reference in zip(report.written, expected.written):
+        assert path.read_bytes() == reference.read_bytes(), path.name
+    assert tiny.leftovers(tmp_path) == []
+
+
+def test_png_level_changes_the_size_not_the_pixels(tiny, tmp_path):
+    array = tiny.rgb_array(3, (96, 80))
+    array = np.clip(array.astype(int) + np.random.RandomState(1).randint(0, 4, array.shape), 0, 255).astype(np.uint8)
+    save_png(array, tmp_path / "raw.png", compress_level=0)
+    save_png(array, tmp_path / "small.png", compress_level=9)
+    assert (tmp_path / "raw.png").stat().st_size > (tmp_path / "small.png").stat().st_size
+    assert np.array_equal(tiny.read_png(tmp_path / "raw.png"), array)
+    assert np.array_equal(tiny.read_png(tmp_path / "small.png"), array)
+
+
+def test_unknown_png_level_is_refused_before_writing(ckpt, inputs, tmp_path):
+    with pytest.raises(P2SError, match="--png-compression must be 0 .none. to 9 .smallest., got 10"):
+        run(ckpt, inputs, tmp_path / "out", workers=2, compress_level=10)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_failed_write_is_one_line_and_leaves_no_partial_file(tiny, ckpt, inputs, tmp_path, workers):
+    out = tmp_path / "out"
+    (out / "b_face.png").mkdir(parents=True)  # a folder where an output must go
+    with pytest.raises(P2SError, match=r"could not write .*b_face\.png: Is a directory"):
+        run(ckpt, inputs, out, workers)
+    assert tiny.leftovers(out) == []
+    for png in out.glob("*.png"):
+        if png.is_file():
+            assert tiny.read_png(png).shape[-1] == 3  # whatever was written is whole
+
+
+def test_cli_write_failure_is_one_line(tiny, ckpt, inputs, tmp_path):
+    out = tmp_path / "out"
+    (out / "a_face.png").mkdir(parents=True)
+    result = tiny.invoke("translate", "--checkpoint", ckpt("inversion"), "--input", inputs[0], "--output", out,
+                         "--device", "cpu", "--workers", "2")
+    assert "could not write" in tiny.one_line_error(result)
+    assert tiny.leftovers(out) == []
+
+
+def test_cli_png_compression_and_workers_options(tiny, ckpt, inputs, tmp_path):
+    outs = {}
+    for level, workers in [("0", "0"), ("9", "3")]:
+        outs[level] = tmp_path / f"level{level}"
+        result = tiny.invoke("translate", "--checkpoint", ckpt("inversion"), "--input", inputs[0].parent,
+                             "--output", outs[level], "--device", "cpu", "--png-compression", level,
+                             "--workers", workers)
+        assert result.exit_code == 1, result.output  # broken.png is skipped
+    names = sorted(p.name for p in outs["0"].glob("*.png"))
+    assert names == sorted(p.name for p in outs["9"].glob("*.png")) and len(names) == 7
+    for name in names:
+        assert np.array_equal(tiny.read_png(outs["0"] / name), tiny.read_png(outs["9"] / name))
+    assert sum(f.stat().st_size for f in outs["0"].glob("*.png")) > sum(f.stat().st_size for f in outs["9"].glob("*.png"))
+    bad = tiny.invoke("translate", "--checkpoint", ckpt("inversion"), "--input", inputs[0], "--output",
+                      tmp_path / "bad", "--device", "cpu", "--png-compression", "12")
+    assert bad.exit_code == 2 and not (tmp_path / "bad").exists()
+
+
+def test_file_workers_keep_the_queue_order_past_the_pending_bound(tmp_path):
+    rng = np.random.RandomState(0)
+    delays = rng.uniform(0, 0.01, 40)
+    threads: set[str] = set()
+
+    def slow_save(array: np.ndarray, path: Path) -> None:
+        time.sleep(delays[int(array[0])])
+        threads.add(threading.current_thread().name)
+        path.write_bytes(array.tobytes())
+
+    with FileWorkers(3) as files:
+        for k in range(40):
+            files.write(tmp_path / f"{k:02d}.bin", np.array([k], np.int64), slow_save)
+        written = files.finish()
+    assert [p.name for p in written] == [f"{k:02d}.bin" for k in range(40)]
+    assert all(int(np.frombuffer(p.read_bytes(), np.int64)[0]) == k for k, p in enumerate(written))
+    assert threading.current_thread().name not in threads and 1 < len(threads) <= 3
+
+
+def test_file_workers_raise_the_first_failure_and_cancel_the_rest(tmp_path):
+    started: list[int] = []
+
+    def save(array: np.ndarray, path: Path) -> None:
+        started.append(int(array[0]))
+        if int(array[0]) == 1:
+            raise P2SError("disk full")
+        time.sleep(0.05)
+        path.write_bytes(b"x")
+
+    files = FileWorkers(1)  # up to 4 writes pending: the failure surfaces while queueing
+    with pytest.raises(P2SError, match="disk full"):
+        with files:
+            for k in range(10):
+                files.write(tmp_path / f"{k}.bin", np.array([k]), save)
+    assert files.written == [tmp_path / "0.bin"]
+    assert len(started) < 10, "writes queued after the failure were not cancelled"
+    # what did run finished whole before the error left the with block
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{k}.bin" for k in started if k != 1)
+
+
+def test_negative_workers_are_refused():
+    with pytest.raises(P2SError, match="--workers must be 0 or more, got -1"):
+        FileWorkers(-1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -68,3 +69,47 @@ def export_generator_command(
     cfg = export_generator(checkpoint, out, latent_samples=latent_samples)
     options = ", ".join(f"{k}={v!r}" for k, v in cfg.items())
     typer.echo(f"wrote {out}: load it with StyleGAN2Generator({options}, weights='{out}')")
+
+
+@data_app.command("cache")
+@user_errors
+def cache(
+    config: Annotated[Path, typer.Argument(help="training config (.py) whose data sets to cache")],
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="KEY=VALUE config overrides (e.g. data roots)")] = None,
+    output: Annotated[Path, typer.Option(help="cache folder (created; <split>/targets, <split>/sources)")] = ...,
+    splits: Annotated[str, typer.Option(help="comma-separated dataloaders to cache")] = "train,val",
+    workers: Annotated[int, typer.Option(min=1, help="threads that decode, resize and write")] = 8,
+    check: Annotated[int, typer.Option(min=0, help="samples compared with the original per split")] = 16,
+) -> None:
+    """Resize a config's training images once to the task's size (lossless PNG), so the
+    data loader stops decoding full-size files; prints the overrides that train from it."""
+    from p2s.cli.train import load_config
+    from p2s.datasets.cache import cache_dataset
+
+    cfg = load_config(config, overrides)
+    names = [name.strip() for name in splits.split(",") if name.strip()]
+    missing = [name for name in names if f"{name}_dataloader" not in cfg]
+    if not names:
+        raise P2SError(f"--splits names no dataloader: {splits!r}")
+    if missing:
+        raise P2SError(f"--splits names dataloaders the config does not have: {', '.join(missing)}")
+    if output.exists():
+        raise P2SError(f"--output '{output}' already exists; remove it or choose another folder")
+    lines = []
+    try:
+        with progress_bar() as bar:
+            for name in names:
+                dataset_cfg = cfg[f"{name}_dataloader"]["dataset"].to_dict()
+                job = bar.add_task(f"cache {name}", total=None)
+                cached = cache_dataset(dataset_cfg, output / name, workers=workers, check=check,
+                                       on_progress=lambda done, total, job=job: bar.update(job, completed=done,
+                                                                                           total=total))
+                lines += [f"{name}_dataloader.dataset.{key}={cached[key]}"
+                          for key in ("root", "source_root", "target_root") if key in cached]
+    except BaseException:
+        shutil.rmtree(output, ignore_errors=True)  # no half-made cache, earlier splits included
+        raise
+    (output / "overrides.txt").write_text("\n".join(lines) + "\n")
+    typer.echo(f"cached {', '.join(names)} under {output}; the samples match the originals. Train from it with:")
+    typer.echo(f"  p2s train {config} " + " ".join(lines))
+

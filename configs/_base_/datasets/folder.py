@@ -1,8 +1,11 @@
 # Target images in one folder; the task derives each source from its target.
 # Override: train_dataloader.dataset.root=..., val_dataloader.dataset.root=...
+# 8 workers: one decodes and prepares 20-30 1024-px PNG samples a second
+# (benchmarks/dataloader.py), and the bf16 training target on one H100/H200 is 150 a second;
+# a `p2s data cache` copy needs far fewer (200+ a second per worker for inversion).
 train_dataloader = dict(
     batch_size=8,
-    num_workers=4,
+    num_workers=8,
     persistent_workers=True,
     pin_memory=True,
     sampler=dict(type='PositionedInfiniteSampler', shuffle=True),

@@ -121,6 +121,11 @@ class TestBicubicDegrade:
             assert torch.equal(k, k.flip(0))
             assert abs(float(k.sum()) - 1.0) < 1e-6
 
+    def test_kernel_is_computed_once_and_handed_out_as_a_copy(self) -> None:
+        first = bicubic_kernel(8)
+        first.fill_(0.0)  # a caller writing into its kernel must not change the next one
+        assert abs(float(bicubic_kernel(8).sum()) - 1.0) < 1e-6
+
     @pytest.mark.parametrize("factor", SUPERRES_FACTORS)
     def test_matches_float64_numpy(self, factor: int) -> None:
         img = _test_image(seed=factor)

@@ -2,7 +2,7 @@
 
 Random weights at real sizes by default (IR-SE50 encoder, 1024 StyleGAN2, AlexNet LPIPS,
 IR-SE50 identity network). Prints a table and writes JSON. ``bf16`` is the path of
-``p2s train --amp`` (MMEngine's AmpOptimWrapper, bf16 autocast); ``tf32`` is fp32 with
+``p2s train --amp`` (MMEngine's AmpOptimWrapper, bf16 autocast, no loss scaling); ``tf32`` is fp32 with
 TF32 matrix products and convolutions.
 
     python benchmarks/train_step.py --device cuda --batch-sizes 8 32 --precisions fp32 tf32 bf16 --json train.json
@@ -19,6 +19,7 @@ from mmengine.optim import AmpOptimWrapper, OptimWrapper
 
 from common import machine, median, peak_memory_mib, report, reset_peak, time_call
 from p2s.engine import Ranger
+from p2s.engine.amp import bf16_wrapper_kwargs
 from p2s.models import PSP
 
 
@@ -42,7 +43,7 @@ def optim_wrapper(model: PSP, precision: str, device: torch.device) -> OptimWrap
         return OptimWrapper(optimizer)
     if device.type != "cuda":
         raise SystemExit("bf16 training (AmpOptimWrapper) needs a CUDA device")
-    return AmpOptimWrapper(optimizer=optimizer, dtype="bfloat16")
+    return AmpOptimWrapper(optimizer=optimizer, **bf16_wrapper_kwargs())
 
 
 def main() -> None:

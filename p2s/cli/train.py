@@ -138,8 +138,9 @@ def train(
     if amp:
         if not torch.cuda.is_available():
             raise P2SError("--amp needs a CUDA device (bf16 autocast); PyTorch sees none")
-        cfg.optim_wrapper.type = "AmpOptimWrapper"
-        cfg.optim_wrapper.dtype = "bfloat16"
+        from p2s.engine.amp import BF16_AMP
+
+        cfg.optim_wrapper.update(BF16_AMP)
     if seed is not None:
         cfg.randomness = dict(cfg.get("randomness") or {}, seed=seed)
     check_types(cfg)

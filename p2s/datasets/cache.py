@@ -101,11 +101,11 @@ def cache_dataset(
         cached = build(DATASETS, cached_cfg)
         for index in np.linspace(0, len(original) - 1, min(check, len(original))).round().astype(int):
             key = (int(index), int(index) + 7)  # as the infinite sampler draws: (index, position)
-            if not _same_sample(original[key], cached[key]):
+            want = original[key]
+            if not _same_sample(want, cached[key]):
                 raise P2SError(
-                    f"cached sample {index} ({original.files[index].name if hasattr(original, 'files') else index}) "
-                    f"differs from the original: task '{original.task.name}' changes images before resizing "
-                    "them, so it cannot train from a cache"
+                    f"cached sample {index} ('{want['data_samples']['stem']}') differs from the original: task "
+                    f"'{original.task.name}' changes images before resizing them, so it cannot train from a cache"
                 )
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)

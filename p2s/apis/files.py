@@ -240,10 +240,14 @@ def translate_files(
     on_batch: Callable[[int], None] | None = None,
     workers: int = 0,
     compress_level: int = PNG_COMPRESS_LEVEL,
+    latents_only: bool = False,
 ) -> TranslateReport:
     """Translate ``inputs`` into ``output``: ``<stem>.png`` (+ ``latents/<stem>.npy``,
     ``<stem>_mix<k>.png``).  Unusable inputs are reported and skipped; the last
-    partial batch is processed.  ``workers`` threads read and write the files."""
+    partial batch is processed.  ``workers`` threads read and write the files.
+    ``latents_only`` runs the encoder alone and writes just ``latents/<stem>.npy``."""
+    if latents_only and mix:
+        raise P2SError("--latents-only writes no images, so it cannot go with --mix")
     if mix:
         # checked before anything is written, not after the first batch
         bad = [i for i in mix.layers if not 0 <= i < translator.num_ws]
@@ -259,7 +263,11 @@ def translate_files(
     start = time.perf_counter()
     with FileWorkers(workers) as files:
         for size, batch in load_batches(translator, inputs, batch_size, report.failed, on_error, files):
-            if batch.paths:
+            if batch.paths and latents_only:
+                for path, latent in zip(batch.paths, translator.encode(batch.sources).cpu().numpy()):
+                    files.write(output / "latents" / f"{path.stem}.npy", latent, save_npy)
+                report.images += len(batch.paths)
+            elif batch.paths:
                 result = translator.translate(batch.sources)
                 for path, array, latent in zip(batch.paths, result.to_uint8(), result.latents):
                     files.write(output / f"{path.stem}.png", array, png)

@@ -135,6 +135,12 @@ class Translator:
         return torch.stack([self.task.prepare_source(im) for im in images]).to(self.device)
 
     @torch.inference_mode()
+    def encode(self, sources: torch.Tensor) -> torch.Tensor:
+        """W+ codes ``[N, num_ws, w_dim]`` (float32) of prepared sources, without generating."""
+        with self._autocast():
+            return self._own(self._encode(sources.to(self.device, torch.float32)).float())
+
+    @torch.inference_mode()
     def translate(self, sources: torch.Tensor) -> Translation:
         """Encode and generate a batch of prepared sources."""
         with self._autocast():

@@ -50,6 +50,8 @@ def translate(
     batch_size: Annotated[int, typer.Option(min=1, help="images per forward pass")] = 4,
     resize_outputs: Annotated[bool, typer.Option(help="pool outputs to 256x256")] = False,
     save_latents: Annotated[bool, typer.Option(help="also write latents/<stem>.npy (n_styles, 512)")] = False,
+    latents_only: Annotated[bool, typer.Option(
+        help="run the encoder alone and write only latents/<stem>.npy (no generator, no images)")] = False,
     randomize_noise: Annotated[bool, typer.Option(help="fresh noise instead of the stored buffers")] = False,
     resize_factor: Annotated[Optional[int], typer.Option(help="super-resolution degradation factor (default 16)")] = None,
     mix: Annotated[int, typer.Option(min=0, help="style-mixing variants per input (<stem>_mix<k>.png)")] = 0,
@@ -73,6 +75,8 @@ def translate(
     """Translate images with a pSp / p2s checkpoint (official pre- and post-processing)."""
     from p2s.apis.files import MixSpec, default_io_workers, list_inputs, translate_files
 
+    if latents_only and mix:
+        raise P2SError("--latents-only writes no images, so it cannot go with --mix")
     inputs = list_inputs(input)
     unaligned: list[Path] = []
     if align:
@@ -108,6 +112,7 @@ def translate(
             on_batch=lambda n: bar.advance(job, n),
             workers=default_io_workers() if workers is None else workers,
             compress_level=png_compression,
+            latents_only=latents_only,
         )
     err_console.print(
         f"wrote {report.images} of {len(inputs)} image(s) to {escape(str(output))} "

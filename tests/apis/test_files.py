@@ -151,3 +151,27 @@ def test_file_workers_raise_the_first_failure_and_cancel_the_rest(tmp_path):
 def test_negative_workers_are_refused():
     with pytest.raises(P2SError, match="--workers must be 0 or more, got -1"):
         FileWorkers(-1)
+
+
+def test_latents_only_writes_the_codes_of_the_full_run_and_no_image(tiny, ckpt, inputs, inline, tmp_path):
+    expected, expected_dir = inline  # noisy checkpoint, --save-latents, batch 3
+    translator = Translator.from_checkpoint(ckpt("noisy"), device="cpu")
+    report = translate_files(translator, inputs, tmp_path, batch_size=3, workers=2, latents_only=True)
+    assert [p.relative_to(tmp_path) for p in report.written] == [
+        p.relative_to(expected_dir) for p in expected.written if p.suffix == ".npy"]
+    assert report.images == 7 and [p.name for p, _ in report.failed] == ["broken.png"]
+    assert not list(tmp_path.glob("*.png"))
+    for path in report.written:
+        assert np.array_equal(np.load(path), np.load(expected_dir / path.relative_to(tmp_path)))
+
+
+def test_cli_latents_only_refuses_mix_before_reading_anything(tiny, ckpt, inputs, tmp_path):
+    result = tiny.invoke("translate", "--checkpoint", tmp_path / "absent.pt", "--input", inputs[0],
+                         "--output", tmp_path / "out", "--latents-only", "--mix", "2")
+    assert "--latents-only writes no images, so it cannot go with --mix" in tiny.one_line_error(result)
+    assert not (tmp_path / "out").exists()
+    ok = tiny.invoke("translate", "--checkpoint", ckpt("inversion"), "--input", inputs[0],
+                     "--output", tmp_path / "codes", "--device", "cpu", "--latents-only")
+    assert ok.exit_code == 0, ok.output
+    assert sorted(p.relative_to(tmp_path / "codes").as_posix() for p in (tmp_path / "codes").rglob("*")) == [
+        "latents", f"latents/{inputs[0].stem}.npy"]

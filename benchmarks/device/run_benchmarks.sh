@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The issue-5 GPU measurements in one device call (about 7-9 minutes on an H100/H200;
-# the stage limits add up to 580 s, inside a 600-s call).
+# the stage limits add up to 590 s, inside a 600-s call).
 # Here first: bash benchmarks/device/fetch_wheels.sh; then through the device tool:
 #   run(command="bash benchmarks/device/run_benchmarks.sh", carry=[".whl"], timeout_s=600)
 # Every table is also written as JSON under $OUT (log.txt holds the whole output).
@@ -22,13 +22,16 @@ stage() {  # stage SECONDS NAME COMMAND...: one measurement, bounded so the othe
 }
 stage 150 "inference, eager" python3 benchmarks/translate.py --device cuda --batch-sizes 1 8 32 64 \
     --precisions fp32 tf32 bf16 --warmup 3 --repeats 10 --json "$OUT/translate.json"
-stage 120 "training step" python3 benchmarks/train_step.py --device cuda --batch-sizes 8 32 \
+stage 40 "inference, eager, NCHW (is channels_last the right default here?)" python3 benchmarks/translate.py \
+    --device cuda --batch-sizes 1 32 --precisions bf16 --no-channels-last --warmup 3 --repeats 5 \
+    --json "$OUT/translate_nchw.json"
+stage 110 "training step" python3 benchmarks/train_step.py --device cuda --batch-sizes 8 32 \
     --precisions fp32 tf32 bf16 --warmup 2 --repeats 5 --json "$OUT/train.json"
 stage 80 "profile, bf16 inference batch 32" python3 benchmarks/device/profile_translate.py --batch 32 \
     --precision bf16 --out "$OUT/profile_bf16_b32.txt"
 stage 150 "inference, torch.compile reduce-overhead (CUDA graphs)" python3 benchmarks/translate.py --device cuda \
     --batch-sizes 1 32 --precisions fp32 bf16 --compile reduce-overhead --warmup 3 --repeats 10 \
     --json "$OUT/translate_compiled.json"
-stage 80 "p2s translate on files (read, PNG write, whole pipeline)" python3 benchmarks/translate_files.py \
-    --device cuda --workers 0 16 --levels 6 1 --images 32 --pipeline-images 64 --batch 32 \
+stage 60 "p2s translate on files (read, PNG write, whole pipeline)" python3 benchmarks/translate_files.py \
+    --device cuda --workers 0 16 --levels 6 1 --images 24 --pipeline-images 48 --batch 16 \
     --json "$OUT/translate_files.json"

@@ -80,6 +80,7 @@ class Translator:
         if channels_last:
             # NHWC suits oneDNN (CPU) and tensor cores alike; the encoder is all 4-D convs
             self.model.encoder.to(memory_format=torch.channels_last)
+            self.model.decoder.set_memory_format(torch.channels_last)
         self.precision = precision
         self.task = task
         self.resize_outputs = resize_outputs

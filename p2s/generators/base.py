@@ -40,6 +40,8 @@ class BaseGenerator(nn.Module, metaclass=ABCMeta):
     resolution: int
     w_dim: int
     num_ws: int
+    #: layout of the synthesis activations (see :meth:`set_memory_format`)
+    memory_format: torch.memory_format = torch.contiguous_format
 
     @abstractmethod
     def mapping(self, z: torch.Tensor) -> torch.Tensor:
@@ -53,6 +55,17 @@ class BaseGenerator(nn.Module, metaclass=ABCMeta):
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
         return self.synthesis(ws, noise_mode=noise_mode)
+
+    def set_memory_format(self, memory_format: torch.memory_format) -> None:
+        """Run the synthesis in ``memory_format``: ``torch.channels_last`` (NHWC) suits
+        oneDNN and tensor cores; the default keeps NCHW, the official layout.
+
+        ``Module.to(memory_format=...)`` cannot do this: it rejects 5-D modulated weights,
+        and the activations' layout follows the first one, not the parameters.
+        """
+        if memory_format not in (torch.contiguous_format, torch.channels_last):
+            raise ValueError(f"memory_format must be contiguous_format or channels_last, got {memory_format}")
+        self.memory_format = memory_format
 
     @property
     def device(self) -> torch.device:

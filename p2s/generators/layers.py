@@ -14,7 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from p2s.generators.ops import SQRT2, fused_leaky_relu, make_fir_kernel, upfirdn2d
+from p2s.generators.ops import (
+    SQRT2,
+    fused_leaky_relu,
+    make_fir_kernel,
+    noise_bias_leaky_relu_,
+    upfirdn2d,
+)
 
 DEFAULT_TAPS = (1, 3, 3, 1)
 DEMOD_EPS = 1e-8
@@ -217,10 +223,14 @@ class ModulatedConv2d(nn.Module):
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         styles = self.modulation(style)  # [N, in]
         if not self._batched(x):
+            if x.shape[0] == 1:
+                return self._forward_one(x, styles[0])
             return torch.cat([self._forward_one(x[i : i + 1], styles[i]) for i in range(x.shape[0])])
         out = self._conv(x * styles[:, :, None, None], self.scaled_weight())
         if self.demodulate:
-            out = out * self.demodulation(styles)[:, :, None, None]
+            demod = self.demodulation(styles)[:, :, None, None]
+            # inference: scale the fresh conv output in place (and keep its dtype under autocast)
+            out = out * demod if out.requires_grad else out.mul_(demod)
         return out
 
     def extra_repr(self) -> str:
@@ -288,7 +298,14 @@ class StyledConv(nn.Module):
     def forward(
         self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor | None = None
     ) -> torch.Tensor:
-        return self.activate(self.noise(self.conv(x, style), noise))
+        out = self.conv(x, style)
+        if out.requires_grad or noise is None:
+            return self.activate(self.noise(out, noise))
+        # inference: the conv output is ours, so the rest runs in place (same values)
+        act = self.activate
+        return noise_bias_leaky_relu_(
+            out, noise, self.noise.weight, act.bias, act.negative_slope, act.scale
+        )
 
 
 class ToRGB(nn.Module):
@@ -310,9 +327,14 @@ class ToRGB(nn.Module):
     def forward(
         self, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | None = None
     ) -> torch.Tensor:
-        out = self.conv(x, style) + self.bias
+        if skip is not None and not hasattr(self, "upsample"):
+            raise ValueError("this ToRGB has no upsample (4x4 level); it takes no skip input")
+        out = self.conv(x, style)
+        # inference: the conv output is ours to add into, unless adding promotes it (a bf16
+        # output plus the float32 bias and skip: the image then accumulates in float32)
+        inplace = not out.requires_grad and torch.result_type(out, self.bias) == out.dtype
+        out = out.add_(self.bias) if inplace else out + self.bias
         if skip is not None:
-            if not hasattr(self, "upsample"):
-                raise ValueError("this ToRGB has no upsample (4x4 level); it takes no skip input")
-            out = out + self.upsample(skip)
+            skip = self.upsample(skip)
+            out = out.add_(skip) if inplace else out + skip
         return out

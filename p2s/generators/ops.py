@@ -32,6 +32,26 @@ def fused_leaky_relu(
     return F.leaky_relu(x, negative_slope) * scale
 
 
+def noise_bias_leaky_relu_(
+    x: torch.Tensor,
+    noise: torch.Tensor,
+    noise_weight: torch.Tensor,
+    bias: torch.Tensor,
+    negative_slope: float = 0.2,
+    scale: float = SQRT2,
+) -> torch.Tensor:
+    """In place on ``x``: ``fused_leaky_relu(x + noise_weight * noise, bias)``, bit for bit.
+
+    For inference, where ``x`` is a fresh layer output nobody else holds: four passes
+    over the activations and no new full-size tensors (allocating and first touching
+    them cost more than the arithmetic at 1024 px).
+    """
+    x.add_(noise_weight * noise)
+    x.add_(bias.view([1, -1] + [1] * (x.ndim - 2)).to(x.dtype))
+    F.leaky_relu_(x, negative_slope)
+    return x.mul_(scale)
+
+
 def make_fir_kernel(taps: Sequence[float] = (1, 3, 3, 1), gain: float = 1.0) -> torch.Tensor:
     """Separable 2-D FIR kernel ``outer(k, k) / sum * gain`` as float32.
 
@@ -82,11 +102,15 @@ def upfirdn2d(
     c = x.shape[1]
     if up > 1:
         x = _zero_insert(x, up)
-    x = _pad_or_crop(x, int(pad[0]), int(pad[1]))
+    pad0, pad1 = int(pad[0]), int(pad[1])
+    # Equal non-negative pads go to the convolution itself: the same zeros, no padded copy.
+    conv_pad = pad0 if pad0 == pad1 and pad0 >= 0 else 0
+    if not conv_pad:
+        x = _pad_or_crop(x, pad0, pad1)
     # A depthwise convolution (groups=C) rather than folding channels into the batch: same
     # arithmetic, 3-13x faster on CPU (oneDNN) -- see benchmarks/NOTES.md.
     weight = torch.flip(kernel, [0, 1]).to(device=x.device, dtype=x.dtype)[None, None].expand(c, 1, *kernel.shape)
-    out = F.conv2d(x, weight, groups=c)
+    out = F.conv2d(x, weight, groups=c, padding=conv_pad)
     if down > 1:
         out = out[:, :, ::down, ::down]
     return out

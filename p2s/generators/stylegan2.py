@@ -181,7 +181,7 @@ class StyleGAN2Generator(BaseGenerator):
         """
         ws = self._as_wplus(ws)
         noises = self._noise_list(noise_mode, noise, ws)
-        out = self.input(ws.shape[0])
+        out = self.input(ws.shape[0]).contiguous(memory_format=self.memory_format)
         out = self.conv1(out, ws[:, 0], noises[0])
         image = self.to_rgb1(out, ws[:, 1])
         for k, to_rgb in enumerate(self.to_rgbs):

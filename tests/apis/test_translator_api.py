@@ -227,13 +227,16 @@ def test_bf16_stays_close_to_fp32(ckpt, rgb_files):
 def test_channels_last_matches_contiguous(ckpt, rgb_files):
     nhwc = Translator.from_checkpoint(ckpt("inversion"), device="cpu")
     assert nhwc.model.encoder.input_layer[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert nhwc.model.decoder.memory_format == torch.channels_last
     from p2s.apis.checkpoint import build_task, build_translation_model, read_translation_checkpoint
 
     read = read_translation_checkpoint(ckpt("inversion"))
     nchw = Translator(build_translation_model(read, "test"), build_task(read.task), "cpu", channels_last=False)
     sources = nhwc.prepare([nhwc.task.load_source(p) for p in rgb_files[:2]])
-    torch.testing.assert_close(nhwc.translate(sources).latents, nchw.translate(sources).latents,
-                               rtol=1e-5, atol=1e-6)
+    assert nchw.model.decoder.memory_format == torch.contiguous_format
+    fast, exact = nhwc.translate(sources), nchw.translate(sources)
+    torch.testing.assert_close(fast.latents, exact.latents, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(fast.images, exact.images, rtol=1e-4, atol=1e-5)
 
 
 def test_unknown_precision_is_refused(ckpt):

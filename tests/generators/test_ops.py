@@ -89,3 +89,28 @@ def test_fused_leaky_relu_2d_and_4d():
     b4 = bias.view(1, 3, 1, 1)
     ref4 = torch.where(x4 + b4 > 0, x4 + b4, 0.2 * (x4 + b4)) * math.sqrt(2)
     torch.testing.assert_close(fused_leaky_relu(x4, bias), ref4)
+
+
+def test_noise_bias_leaky_relu_inplace_is_bit_identical():
+    from p2s.generators.ops import noise_bias_leaky_relu_
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 7, 7)
+    noise, weight, bias = torch.randn(1, 1, 7, 7), torch.randn(1), torch.randn(5)
+    expected = fused_leaky_relu(x + weight * noise, bias)
+    target = x.clone()
+    out = noise_bias_leaky_relu_(target, noise, weight, bias)
+    assert out.data_ptr() == target.data_ptr()  # no new full-size tensor
+    assert torch.equal(out, expected)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_upfirdn2d_symmetric_pad_in_conv_equals_padded_copy(channels_last):
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 9, 9)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    k = torch.rand(4, 4)
+    weight = torch.flip(k, [0, 1])[None, None].expand(4, 1, 4, 4)
+    padded = torch.nn.functional.conv2d(torch.nn.functional.pad(x, [1, 1, 1, 1]), weight, groups=4)
+    assert torch.equal(upfirdn2d(x, k, pad=(1, 1)), padded)

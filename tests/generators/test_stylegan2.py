@@ -213,3 +213,47 @@ def test_gradients_reach_ws(tiny):
     ws = torch.randn(2, tiny.num_ws, 8, requires_grad=True)
     tiny(ws).square().mean().backward()
     assert ws.grad is not None and torch.isfinite(ws.grad).all() and ws.grad.abs().sum() > 0
+
+
+# --- fast inference paths -----------------------------------------------------------
+@pytest.mark.parametrize("mode", ["batched", "per_sample"])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_inference_in_place_path_equals_autograd_path(tiny, mode, batch):
+    """Without autograd the layers work in place; the images are the same bits."""
+    from p2s.generators.layers import set_modulation_mode
+
+    set_modulation_mode(tiny, mode)
+    ws = torch.randn(batch, tiny.num_ws, 8)
+    with torch.no_grad():
+        fast = tiny.synthesis(ws)
+    tracked = tiny.synthesis(ws.clone().requires_grad_())
+    assert tracked.requires_grad
+    assert torch.equal(fast, tracked.detach())
+
+
+def test_channels_last_synthesis_matches_nchw(tiny):
+    ws = torch.randn(2, tiny.num_ws, 8)
+    seen = []
+    hook = tiny.convs[-1].register_forward_hook(
+        lambda _m, _i, out: seen.append(out.is_contiguous(memory_format=torch.channels_last))
+    )
+    with torch.no_grad():
+        nchw = tiny.synthesis(ws)
+        tiny.set_memory_format(torch.channels_last)
+        nhwc = tiny.synthesis(ws)
+    hook.remove()
+    assert seen == [False, True]  # the activations really changed layout
+    torch.testing.assert_close(nhwc, nchw, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="channels_last"):
+        tiny.set_memory_format(torch.preserve_format)
+
+
+def test_bf16_autocast_accumulates_the_image_in_float32(tiny):
+    """In-place adds must not pull the RGB skip sum down to bfloat16."""
+    ws = torch.randn(2, tiny.num_ws, 8)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        image = tiny.synthesis(ws)
+    assert image.dtype == torch.float32
+    with torch.no_grad():
+        reference = tiny.synthesis(ws)
+    assert (image - reference).abs().mean() < 0.05

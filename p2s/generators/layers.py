@@ -212,13 +212,19 @@ class ModulatedConv2d(nn.Module):
             weight = weight * torch.rsqrt(weight.square().sum(dim=(1, 2, 3), keepdim=True) + DEMOD_EPS)
         return self._conv(x, weight)
 
-    def _batched(self, x: torch.Tensor) -> bool:
-        """Activation modulation for batches on GPUs and for training; per-sample weights
+    def modulates_per_sample(self, batch: int, device: torch.device) -> bool:
+        """Whether a batch of ``batch`` on ``device`` takes the per-sample weight route.
+
+        Activation modulation for batches on GPUs and for training; per-sample weights
         otherwise (in CPU inference the full-resolution style multiplies cost more than
-        per-sample convs; with a backward pass the grouped-conv gradients cost more)."""
-        if x.shape[0] == 1 or self.modulation_mode == "per_sample":
-            return False
-        return self.modulation_mode == "batched" or x.device.type != "cpu" or torch.is_grad_enabled()
+        per-sample convs; with a backward pass the grouped-conv gradients cost more).
+        """
+        if batch == 1 or self.modulation_mode == "per_sample":
+            return True
+        return not (self.modulation_mode == "batched" or device.type != "cpu" or torch.is_grad_enabled())
+
+    def _batched(self, x: torch.Tensor) -> bool:
+        return not self.modulates_per_sample(x.shape[0], x.device)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         styles = self.modulation(style)  # [N, in]

@@ -15,7 +15,14 @@ import torch
 from torch import nn
 
 from p2s.generators.base import BaseGenerator, check_shape
-from p2s.generators.layers import ConstantInput, EqualLinear, PixelNorm, StyledConv, ToRGB
+from p2s.generators.layers import (
+    ConstantInput,
+    EqualLinear,
+    ModulatedConv2d,
+    PixelNorm,
+    StyledConv,
+    ToRGB,
+)
 from p2s.registry import GENERATORS
 from p2s.utils.checkpoint import load_checkpoint_file, load_state_dict_strict
 from p2s.utils.errors import CheckpointMismatchError
@@ -59,6 +66,11 @@ def channel_table(channel_multiplier: int = 2, channel_max: int = 512) -> dict[i
         width = base if res <= 32 else base * channel_multiplier
         table[res] = max(1, width * channel_max // 512)
     return table
+
+
+def _sample_noise(noises: Sequence[torch.Tensor], index: int, batch: int) -> list[torch.Tensor]:
+    """Sample ``index``'s share of per-layer noise (shared ``[1, ...]`` noise as is)."""
+    return [noise[index : index + 1] if noise.shape[0] == batch else noise for noise in noises]
 
 
 def noise_size(index: int) -> int:
@@ -181,6 +193,22 @@ class StyleGAN2Generator(BaseGenerator):
         """
         ws = self._as_wplus(ws)
         noises = self._noise_list(noise_mode, noise, ws)
+        n = ws.shape[0]
+        if n > 1 and self._renders_per_sample(n, ws.device):
+            # Every layer would modulate one sample at a time anyway: run the whole network
+            # per sample and join only the RGB images, not every layer's activations.
+            return torch.cat([self._render(ws[i : i + 1], _sample_noise(noises, i, n)) for i in range(n)])
+        return self._render(ws, noises)
+
+    def _renders_per_sample(self, batch: int, device: torch.device) -> bool:
+        return all(
+            layer.modulates_per_sample(batch, device)
+            for layer in self.modules()
+            if isinstance(layer, ModulatedConv2d)
+        )
+
+    def _render(self, ws: torch.Tensor, noises: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The synthesis network proper: W+ and one noise tensor per layer -> RGB."""
         out = self.input(ws.shape[0]).contiguous(memory_format=self.memory_format)
         out = self.conv1(out, ws[:, 0], noises[0])
         image = self.to_rgb1(out, ws[:, 1])

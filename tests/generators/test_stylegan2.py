@@ -242,7 +242,7 @@ def test_channels_last_synthesis_matches_nchw(tiny):
         tiny.set_memory_format(torch.channels_last)
         nhwc = tiny.synthesis(ws)
     hook.remove()
-    assert seen == [False, True]  # the activations really changed layout
+    assert seen == [False, False, True, True]  # per sample, and the layout really changed
     torch.testing.assert_close(nhwc, nchw, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="channels_last"):
         tiny.set_memory_format(torch.preserve_format)
@@ -257,3 +257,19 @@ def test_bf16_autocast_accumulates_the_image_in_float32(tiny):
     with torch.no_grad():
         reference = tiny.synthesis(ws)
     assert (image - reference).abs().mean() < 0.05
+
+
+def test_cpu_inference_batch_renders_each_sample_alone(tiny):
+    """Per-sample modulation renders sample by sample: the batch result is each sample's
+    own image, with its share of per-sample noise and the shared constant noise."""
+    ws = torch.randn(3, tiny.num_ws, 8)
+    noise = [None] * tiny.num_layers
+    noise[2] = torch.randn(3, 1, 8, 8)  # one per-sample entry among the constant buffers
+    with torch.no_grad():
+        batch = tiny.synthesis(ws, noise=noise)
+        for i in range(3):
+            own = list(noise)
+            own[2] = noise[2][i : i + 1]
+            assert torch.equal(batch[i : i + 1], tiny.synthesis(ws[i : i + 1], noise=own))
+        assert tiny._renders_per_sample(3, torch.device("cpu"))
+    assert not tiny._renders_per_sample(3, torch.device("cpu"))  # training: batched route

@@ -221,7 +221,9 @@ class ModulatedConv2d(nn.Module):
         """
         if batch == 1 or self.modulation_mode == "per_sample":
             return True
-        return not (self.modulation_mode == "batched" or device.type != "cpu" or torch.is_grad_enabled())
+        if self.modulation_mode == "batched":
+            return False
+        return device.type == "cpu" and not torch.is_grad_enabled()
 
     def _batched(self, x: torch.Tensor) -> bool:
         return not self.modulates_per_sample(x.shape[0], x.device)
@@ -314,6 +316,15 @@ class StyledConv(nn.Module):
         )
 
 
+def _add_to_fresh(out: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """``out + other`` for a layer output nobody else holds: in place in inference, unless
+    the sum would change dtype (a bf16 output plus the float32 bias and skip image, so the
+    image keeps accumulating in float32)."""
+    if out.requires_grad or torch.result_type(out, other) != out.dtype:
+        return out + other
+    return out.add_(other)
+
+
 class ToRGB(nn.Module):
     """1x1 modulated conv to RGB (no demodulation), added to the upsampled skip image."""
 
@@ -335,12 +346,7 @@ class ToRGB(nn.Module):
     ) -> torch.Tensor:
         if skip is not None and not hasattr(self, "upsample"):
             raise ValueError("this ToRGB has no upsample (4x4 level); it takes no skip input")
-        out = self.conv(x, style)
-        # inference: the conv output is ours to add into, unless adding promotes it (a bf16
-        # output plus the float32 bias and skip: the image then accumulates in float32)
-        inplace = not out.requires_grad and torch.result_type(out, self.bias) == out.dtype
-        out = out.add_(self.bias) if inplace else out + self.bias
+        out = _add_to_fresh(self.conv(x, style), self.bias)
         if skip is not None:
-            skip = self.upsample(skip)
-            out = out.add_(skip) if inplace else out + skip
+            out = _add_to_fresh(out, self.upsample(skip))
         return out

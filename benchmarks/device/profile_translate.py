@@ -24,12 +24,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--precision", default="bf16", choices=["fp32", "tf32", "bf16"])
+    parser.add_argument("--precision", choices=["fp32", "tf32", "bf16"],
+                        help="default: bf16 on CUDA, fp32 on CPU (bf16 without CPU bf16 kernels is not the path to profile)")
     parser.add_argument("--resolution", type=int, default=1024)
     parser.add_argument("--rows", type=int, default=30)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     device = torch.device(args.device)
+    args.precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = args.precision == "tf32"
     t = translator(args.resolution, args.device, args.precision, True, "none")
     sources = torch.randn(args.batch, 3, 256, 256, device=device)

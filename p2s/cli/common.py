@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -18,7 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from p2s.utils.errors import P2SError
+from p2s.utils.errors import P2SError, P2SWarning
 
 console = Console()
 err_console = Console(stderr=True)
@@ -26,17 +27,30 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def user_errors(func: F) -> F:
-    """Turn :class:`P2SError` into ``error: <one line>`` and exit code 2."""
+    """Turn :class:`P2SError` into ``error: <one line>`` and exit code 2, and print each
+    :class:`P2SWarning` as one ``warning:`` line (other warnings as Python shows them)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():  # restores showwarning afterwards
+                warnings.showwarning = _one_line_warnings(warnings.showwarning)
+                return func(*args, **kwargs)
         except P2SError as err:
             err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _one_line_warnings(show_other: Callable[..., None]) -> Callable[..., None]:
+    def show(message, category, *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, P2SWarning):
+            err_console.print(f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+        else:
+            show_other(message, category, *args, **kwargs)
+
+    return show
 
 
 def progress_bar() -> Progress:

@@ -9,6 +9,11 @@ class P2SError(Exception):
     """An error caused by the user's input (file, config, option), not by a bug."""
 
 
+class P2SWarning(UserWarning):
+    """Something that works, but not as the user most likely wants (a slow path, say);
+    the CLI prints it as one ``warning:`` line."""
+
+
 class MissingWeightsError(P2SError, FileNotFoundError):
     """A weight file that p2s needs is not on disk (nothing is ever downloaded)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
+import p2s.apis.translator as translator_module
 from p2s.apis.translator import Translation, Translator
 from p2s.tasks import Inversion, Seg2Face, Sketch2Face
-from p2s.utils.errors import P2SError
+from p2s.utils.errors import P2SError, P2SWarning
 
 NUM_WS, W_DIM, RES = 6, 8, 16
 
@@ -214,7 +216,9 @@ def test_randomize_noise_in_the_api(ckpt, rgb_files):
 # --- fast paths against the exact path -----------------------------------------------------------
 def test_bf16_stays_close_to_fp32(ckpt, rgb_files):
     exact = Translator.from_checkpoint(ckpt("inversion"), device="cpu")
-    fast = Translator.from_checkpoint(ckpt("inversion"), device="cpu", precision="bf16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", P2SWarning)  # CI's CPU has no bf16 kernels: it warns
+        fast = Translator.from_checkpoint(ckpt("inversion"), device="cpu", precision="bf16")
     sources = exact.prepare([exact.task.load_source(p) for p in rgb_files[:2]])
     a, b = exact.translate(sources), fast.translate(sources)
     assert b.images.dtype == torch.float32 and b.latents.dtype == torch.float32
@@ -222,6 +226,29 @@ def test_bf16_stays_close_to_fp32(ckpt, rgb_files):
     assert rel < 2e-2, rel
     levels = np.abs(a.to_uint8().astype(int) - b.to_uint8().astype(int))
     assert levels.mean() < 4, levels.mean()
+
+
+@pytest.mark.parametrize("has_kernels", [False, True])
+def test_bf16_on_a_cpu_without_bf16_kernels_warns(ckpt, monkeypatch, has_kernels):
+    monkeypatch.setattr(translator_module, "cpu_has_bf16_kernels", lambda: has_kernels)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Translator.from_checkpoint(ckpt("inversion"), device="cpu", precision="bf16")
+        Translator.from_checkpoint(ckpt("inversion"), device="cpu", precision="fp32")
+    ours = [w for w in caught if issubclass(w.category, P2SWarning)]
+    if has_kernels:
+        assert ours == []
+    else:
+        assert len(ours) == 1, [str(w.message) for w in ours]  # bf16 only, not fp32
+        assert "about 15x slower than fp32" in str(ours[0].message)
+        assert "use --precision fp32" in str(ours[0].message)
+
+
+def test_the_bf16_kernel_probe_reads_onednn():
+    # the probe is a private op: if a PyTorch release drops it, the warning would fire everywhere
+    assert torch.ops.mkldnn._is_mkldnn_bf16_supported() == translator_module.cpu_has_bf16_kernels()
+    if torch.backends.cpu.get_cpu_capability() in ("DEFAULT", "AVX2"):  # no AVX-512: no bf16 kernels
+        assert not translator_module.cpu_has_bf16_kernels()
 
 
 def test_channels_last_matches_contiguous(ckpt, rgb_files):

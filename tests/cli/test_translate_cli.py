@@ -407,6 +407,21 @@ def test_device_cuda_without_a_gpu(tiny, ckpt, pair_dir, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_bf16_on_a_cpu_without_bf16_kernels_is_one_warning_line(tiny, ckpt, pair_dir, tmp_path, monkeypatch):
+    import p2s.apis.translator as translator_module
+
+    monkeypatch.setattr(translator_module, "cpu_has_bf16_kernels", lambda: False)
+    result = tiny.invoke(
+        "translate", "--checkpoint", ckpt("inversion"), "--input", pair_dir, "--output", tmp_path / "out",
+        "--device", "cpu", "--precision", "bf16",
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if "--precision bf16" in line]
+    assert len(lines) == 1 and lines[0].startswith("warning: --precision bf16 on this CPU"), result.output
+    assert "Warning" not in result.output  # not Python's file:line: P2SWarning form
+    assert pngs(tmp_path / "out") == ["p.png", "q.png"]
+
+
 def test_resize_factor_needs_a_superres_checkpoint(tiny, ckpt, pair_dir, tmp_path):
     result = _translate(tiny, ckpt("inversion"), pair_dir, tmp_path / "out", "--resize-factor", "8")
     line = tiny.one_line_error(result)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from p2s import zoo
-from p2s.apis.files import save_png
+from p2s.apis.files import check_output_folder, make_output_folder, save_png
 from p2s.apis.translator import Translator
 from p2s.datasets.transforms.official import normalize, pil_resize, to_tensor
 from p2s.engine.visual_grid import make_visual_grid
@@ -107,7 +107,7 @@ def run_demo(
     if n < 1 or mix < 0:
         raise P2SError(f"--n must be >= 1 and --mix >= 0 (got {n}, {mix})")
     entries = demo_entries()
-    output = Path(output)
+    output = check_output_folder(output)
     result = DemoResult()
     with tempfile.TemporaryDirectory(prefix="p2s-demo-") as tmp:
         faces = Path(tmp)
@@ -118,7 +118,7 @@ def run_demo(
                 on_model(name)
             run.translate(faces)
             result.mse[name] = run.mse
-        output.mkdir(parents=True, exist_ok=True)
+        make_output_folder(output)
         for name, run in runs.items():
             if run.entry.data.get("compare_with"):
                 continue

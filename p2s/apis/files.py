@@ -8,7 +8,6 @@ whole batch, so done inline it would set the pace (benchmarks/translate_files.py
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -24,8 +23,31 @@ from p2s.apis.translator import Translator
 from p2s.datasets.folders import IMAGE_SUFFIXES
 from p2s.datasets.transforms.official import tensors_to_uint8
 from p2s.tasks.base import SourceImageError
+from p2s.utils.atomic import write_atomically
 from p2s.utils.errors import P2SError
 
+
+
+def check_output_folder(path: str | Path, option: str = "--output") -> Path:
+    """Refuse, before any work, an output folder path that a file stands in the way of."""
+    path = Path(path)
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                what = f"'{path}'" if part == path else f"'{path}' is inside '{part}', which"
+                raise P2SError(f"{option} {what} is a file, not a folder; give a folder")
+            break
+    return path
+
+
+def make_output_folder(path: str | Path, option: str = "--output") -> Path:
+    """Create the output folder (and its parents); a file in the way is one line of error."""
+    path = check_output_folder(path, option)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise P2SError(f"could not create the {option} folder '{path}': {err.strerror or err}") from None
+    return path
 
 
 def list_inputs(path: str | Path) -> list[Path]:
@@ -48,24 +70,6 @@ def list_inputs(path: str | Path) -> list[Path]:
     return files
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through ``write(tmp)`` to a hidden sibling, then rename it to ``path``; a
-    failed write (disk full, no permission) leaves nothing and is one line of error."""
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".tmp", dir=path.parent)
-        os.close(fd)
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException as err:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise P2SError(f"could not write {path}: {err.strerror or err}") from None
-        raise
-
-
 #: zlib level of the PNGs written: 1 compresses a 1024-px face about 4x faster than
 #: Pillow's default 6, for files about 18 % larger (PNG is lossless: same pixels)
 PNG_COMPRESS_LEVEL = 1
@@ -78,7 +82,7 @@ def default_io_workers() -> int:
 
 def save_png(array: np.ndarray, path: Path, compress_level: int = PNG_COMPRESS_LEVEL) -> None:
     """Save an ``[H, W, 3]`` uint8 array as PNG, atomically."""
-    _atomic_write(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG", compress_level=compress_level))
+    write_atomically(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG", compress_level=compress_level))
 
 
 def save_npy(array: np.ndarray, path: Path) -> None:
@@ -88,7 +92,7 @@ def save_npy(array: np.ndarray, path: Path) -> None:
         with open(tmp, "wb") as handle:
             np.save(handle, array)
 
-    _atomic_write(path, write)
+    write_atomically(path, write)
 
 
 class FileWorkers:
@@ -96,7 +100,7 @@ class FileWorkers:
 
     Pillow releases the GIL while it decodes, resizes and compresses, so the threads
     overlap file work with each other and with the forward passes; ``workers=0`` does
-    everything inline, in order.  Writes stay atomic (:func:`_atomic_write`), and on an
+    everything inline, in order.  Writes stay atomic (:func:`p2s.utils.atomic.write_atomically`), and on an
     error the writes not yet started are cancelled and those under way finish, so no
     partial file is left; the error is raised from the call that collects it.
     """
@@ -167,6 +171,12 @@ class MixSpec:
     layers: Sequence[int]
     alpha: float | None
     seed: int
+
+    def check(self, num_ws: int) -> None:
+        """Refuse rows outside the latent, before anything is written."""
+        bad = [i for i in self.layers if not 0 <= i < num_ws]
+        if bad:
+            raise P2SError(f"mix layers {bad} are outside 0..{num_ws - 1}")
 
 
 @dataclass
@@ -249,10 +259,7 @@ def translate_files(
     if latents_only and mix:
         raise P2SError("--latents-only writes no images, so it cannot go with --mix")
     if mix:
-        # checked before anything is written, not after the first batch
-        bad = [i for i in mix.layers if not 0 <= i < translator.num_ws]
-        if bad:
-            raise P2SError(f"mix layers {bad} are outside 0..{translator.num_ws - 1}")
+        mix.check(translator.num_ws)  # before anything is written, not after the first batch
     check_compress_level(compress_level)
     report = TranslateReport()
     rng = np.random.RandomState(mix.seed) if mix else None

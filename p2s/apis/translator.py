@@ -29,7 +29,12 @@ def resolve_device(name: str | None) -> torch.device:
     """``None`` picks CUDA when present; asking for CUDA without one is a user error."""
     if name is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise P2SError(f"--device must be cpu, cuda or cuda:N, got {name!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise P2SError(f"--device must be cpu, cuda or cuda:N, got {name!r}")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise P2SError("--device cuda was asked for, but PyTorch sees no CUDA device; use --device cpu")
     return device

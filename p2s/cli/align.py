@@ -39,11 +39,12 @@ def align(
 ) -> None:
     """Crop and align faces as FFHQ does (eyes and mouth to fixed places), one PNG per face."""
     from p2s.alignment import align_paths
-    from p2s.apis.files import list_inputs
+    from p2s.apis.files import check_output_folder, list_inputs, make_output_folder
 
+    check_output_folder(output)  # before any work
     inputs = list_inputs(input)
     table, detector = face_source(detector_dir, landmarks)
-    output.mkdir(parents=True, exist_ok=True)
+    make_output_folder(output)
     failed: list[Path] = []
 
     def report(path: Path, message: str) -> None:

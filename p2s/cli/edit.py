@@ -88,7 +88,9 @@ def edit(
 ) -> None:
     """Edit images in W+: encode, move along a direction (InterFaceGAN .npy or GANSpace),
     decode; or paste a patch and re-encode it into a realistic face."""
-    from p2s.apis.files import default_io_workers, list_inputs
+    from p2s.apis.files import check_output_folder, default_io_workers, list_inputs, make_output_folder
+    check_output_folder(output)  # before any work
+
     from p2s.apis.translator import Translator
     from p2s.editing.directions import check_strength, load_direction
     from p2s.editing.editor import edit_files, patch_files
@@ -118,7 +120,7 @@ def edit(
             bad = [i for i in rows if not 0 <= i < translator.num_ws]
             if bad:
                 raise P2SError(f"--layers {bad} are outside 0..{translator.num_ws - 1}")
-    output.mkdir(parents=True, exist_ok=True)
+    make_output_folder(output)
 
     reported: set[Path] = set()
 

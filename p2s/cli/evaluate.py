@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -15,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from p2s.cli.common import err_console, progress_bar, user_errors
-from p2s.utils.errors import P2SError
+from p2s.utils.atomic import write_atomically
 
 DEFAULT_METRICS = "mse,psnr,ssim,lpips"
 _SHOWN_NAMES = 5
@@ -35,17 +33,9 @@ def _number(value: float) -> str:
 
 
 def _write_json(data: dict, path: Path) -> None:
-    """Write ``data`` as JSON through a hidden sibling file, renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".json.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, allow_nan=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` as JSON, atomically."""
+    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 @user_errors
@@ -66,15 +56,11 @@ def evaluate(
 
     Images pair by file stem and are compared as RGB in [0, 1]; a prediction whose size differs from its target is resized (bicubic) to the target's size. PSNR of identical images is inf (null in --json).
     """
-    import torch
-
+    from p2s.apis.translator import resolve_device
     from p2s.evaluation.metrics import HIGHER_IS_BETTER, build_metrics, evaluate_pairs, pair_by_stem, parse_metric_names, summary_json
 
     names = parse_metric_names(metrics)
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device.startswith("cuda") and not torch.cuda.is_available():
-        raise P2SError(f"--device {device}: CUDA is not available here; use --device cpu")
+    device = str(resolve_device(device))
     pairing = pair_by_stem(pred, target)
     for side, stems in (("pred", pairing.pred_only), ("target", pairing.target_only)):
         if stems:

@@ -27,7 +27,9 @@ def project(
     import numpy as np
     from PIL import Image
 
-    from p2s.apis.files import list_inputs, save_npy, save_png
+    from p2s.apis.files import check_output_folder, list_inputs, make_output_folder, save_npy, save_png
+    check_output_folder(output)  # before any work
+
     from p2s.apis.projector import Projector
     from p2s.apis.translator import Translator
     from p2s.datasets.transforms.official import normalize, pil_resize, to_tensor, tensors_to_uint8
@@ -41,7 +43,7 @@ def project(
         lpips = LPIPSLoss(loss_weight=1.0, backbone_weights=str(lpips_weights) if lpips_weights else None)
         lpips = lpips.to(translator.device)
     projector = Projector(translator.model, lpips=lpips, steps=steps, lr=lr)
-    output.mkdir(parents=True, exist_ok=True)
+    make_output_folder(output)
     failed = []
     start = time.perf_counter()
     with progress_bar() as bar:

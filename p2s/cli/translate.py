@@ -73,8 +73,11 @@ def translate(
     landmarks: Annotated[Optional[Path], typer.Option(help="with --align: landmarks JSON instead of a detector")] = None,
 ) -> None:
     """Translate images with a pSp / p2s checkpoint (official pre- and post-processing)."""
-    from p2s.apis.files import MixSpec, default_io_workers, list_inputs, translate_files
+    from p2s.apis.files import (
+        MixSpec, check_output_folder, default_io_workers, list_inputs, make_output_folder, translate_files,
+    )
 
+    check_output_folder(output)  # before any work
     if latents_only and mix:
         raise P2SError("--latents-only writes no images, so it cannot go with --mix")
     inputs = list_inputs(input)
@@ -98,7 +101,8 @@ def translate(
     if mix:
         layers = parse_layers(mix_layers) if mix_layers else translator.task.mix_layers(translator.num_ws)
         spec = MixSpec(count=mix, layers=layers, alpha=mix_alpha, seed=seed)
-    output.mkdir(parents=True, exist_ok=True)
+        spec.check(translator.num_ws)
+    make_output_folder(output)
     with progress_bar() as bar:
         job = bar.add_task("translate", total=len(inputs))
         report = translate_files(
@@ -160,12 +164,13 @@ def interpolate(
     resize_outputs: Annotated[bool, typer.Option(help="pool frames to 256x256")] = False,
 ) -> None:
     """Interpolate linearly in W+ between two encoded images."""
-    from p2s.apis.files import save_png
+    from p2s.apis.files import check_output_folder, make_output_folder, save_png
 
+    check_output_folder(output)  # before any work
     translator = _translator(checkpoint, device, resize_outputs, False)
     sources = [translator.task.prepare_source(translator.task.load_source(p)) for p in (image_a, image_b)]
     frames = translator.interpolate(sources[0], sources[1], steps).to_uint8()
-    output.mkdir(parents=True, exist_ok=True)
+    make_output_folder(output)
     for k, frame in enumerate(frames):
         save_png(frame, output / f"frame_{k:03d}.png")
     save_png(np.concatenate(list(frames), axis=1), output / "strip.png")

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from p2s.generators.base import BaseGenerator
+from p2s.utils.atomic import write_atomically
 from p2s.utils.errors import P2SError
 
 #: keys of a GANSpace ``.npz`` (extra keys, e.g. ``n_samples`` and ``seed``, are allowed)
@@ -79,8 +80,6 @@ def ganspace_directions(
 
 def save_ganspace(path: str | Path, space: GanSpace, **extra: int | float) -> Path:
     """Write ``components``, ``stds`` and ``mean`` (plus ``extra`` scalars) to ``.npz``, atomically."""
-    from p2s.apis.files import _atomic_write
-
     path = Path(path)
     arrays = {key: getattr(space, key).detach().cpu().numpy().astype("float32") for key in NPZ_KEYS}
     arrays.update({key: np.asarray(value) for key, value in extra.items()})
@@ -89,7 +88,7 @@ def save_ganspace(path: str | Path, space: GanSpace, **extra: int | float) -> Pa
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
 
-    _atomic_write(path, write)
+    write_atomically(path, write)
     return path
 
 

@@ -24,7 +24,6 @@ import os
 import os.path as osp
 import pickle
 import re
-import uuid
 from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Any
@@ -35,12 +34,11 @@ from mmengine.fileio import LocalBackend, register_backend
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from p2s.utils.atomic import TMP_SUFFIX, atomic_output
 from p2s.utils.errors import P2SError
 
 #: the key that tags a converted object
 SAFE_TAG = "__p2s_safe__"
-#: suffix of the temporary files :class:`AtomicLocalBackend` writes (``.<name>.<id>.p2s.tmp``)
-TMP_SUFFIX = ".p2s.tmp"
 #: registered name of :class:`AtomicLocalBackend` (``backend_args=dict(backend=...)``)
 ATOMIC_BACKEND = "p2s_atomic_local"
 
@@ -239,42 +237,12 @@ def use_weights_only_loader() -> None:
 
 # --- atomic writes ----------------------------------------------------------------------
 def atomic_write(data: bytes | str, filepath: str | os.PathLike, fsync: bool = True) -> None:
-    """Write ``data`` to a temporary sibling of ``filepath`` and ``os.replace`` it in.
-
-    On any error (including a ``KeyboardInterrupt``) the temporary file is removed and
-    ``filepath`` keeps its previous content.  ``fsync`` also flushes the file and its
-    folder to disk, so the rename survives a power cut.
-    """
-    target = Path(filepath)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}{TMP_SUFFIX}")
+    """Write ``data`` to ``filepath`` atomically (see :mod:`p2s.utils.atomic`): on any error
+    (including a ``KeyboardInterrupt``) ``filepath`` keeps its previous content.  ``fsync``
+    also flushes the file and its folder to disk, so the rename survives a power cut."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    try:
-        with open(tmp, "xb") as handle:
-            handle.write(payload)
-            if fsync:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if fsync:
-        _fsync_dir(target.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Persist a rename on POSIX (best effort; folders cannot be opened on Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    with atomic_output(filepath, fsync=fsync) as tmp, open(tmp, "xb") as handle:
+        handle.write(payload)
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:

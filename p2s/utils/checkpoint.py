@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from p2s.utils.atomic import atomic_output
 from p2s.utils.errors import CheckpointMismatchError, MissingWeightsError, P2SError
 
 #: terminal colour codes PyTorch puts in its messages
@@ -60,16 +59,8 @@ def load_checkpoint_file(
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary sibling file, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp:
+        torch.save(obj, tmp)
 
 
 #: keys a file may lack without harm: PyTorch fills BatchNorm counters in on load

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -76,6 +77,9 @@ def test_folder_in_batches_writes_one_png_per_image(tiny, plain_run, rgb_dir):
     assert len({a.tobytes() for a in arrays.values()}) == len(stems)
     assert "wrote 5 of 5 image(s)" in flat(result.output)
     assert_clean(tiny, out)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {stat.S_IMODE((out / name).stat().st_mode) for name in pngs(out)} == {0o666 & ~umask}
 
 
 def test_translate_is_deterministic_with_stored_noise(tiny, ckpt, plain_run, rgb_dir, tmp_path):
@@ -223,7 +227,7 @@ def test_mix_layers_outside_the_latent_are_refused_before_writing(tiny, ckpt, pa
     )
     line = tiny.one_line_error(result)
     assert "mix layers [6, 7, 8, 9] are outside 0..5" in line
-    assert not out.exists() or list(out.iterdir()) == []  # nothing half-written
+    assert not out.exists()  # checked before the output folder is made
 
 
 # --- translate: unusable inputs are skipped --------------------------------------------------
@@ -420,6 +424,29 @@ def test_bf16_on_a_cpu_without_bf16_kernels_is_one_warning_line(tiny, ckpt, pair
     assert len(lines) == 1 and lines[0].startswith("warning: --precision bf16 on this CPU"), result.output
     assert "Warning" not in result.output  # not Python's file:line: P2SWarning form
     assert pngs(tmp_path / "out") == ["p.png", "q.png"]
+
+
+@pytest.mark.parametrize("device", ["gpu", "tpu"])
+def test_an_unknown_device_is_one_line(tiny, ckpt, pair_dir, tmp_path, device):
+    result = tiny.invoke(
+        "translate", "--checkpoint", ckpt("inversion"), "--input", pair_dir, "--output", tmp_path / "out",
+        "--device", device,
+    )
+    assert f"--device must be cpu, cuda or cuda:N, got '{device}'" in tiny.one_line_error(result)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["translate", "interpolate"])
+@pytest.mark.parametrize("inside", [False, True])
+def test_an_output_path_that_is_a_file_is_one_line(tiny, ckpt, pair_dir, tmp_path, command, inside):
+    blocker = tmp_path / "afile"
+    blocker.write_text("keep me")
+    output = blocker / "sub" if inside else blocker
+    inputs = ["--input", pair_dir] if command == "translate" else [pair_dir / "p.png", pair_dir / "q.jpg"]
+    result = tiny.invoke(command, *inputs, "--checkpoint", ckpt("inversion"), "--output", output, "--device", "cpu")
+    line = tiny.one_line_error(result)
+    assert f"--output '{output}'" in line and "is a file, not a folder; give a folder" in line
+    assert blocker.read_text() == "keep me"
 
 
 def test_resize_factor_needs_a_superres_checkpoint(tiny, ckpt, pair_dir, tmp_path):

@@ -103,6 +103,9 @@ def translate(
         spec = MixSpec(count=mix, layers=layers, alpha=mix_alpha, seed=seed)
         spec.check(translator.num_ws)
     make_output_folder(output)
+    if compile is not CompileMode.none:
+        err_console.print(f"--compile {compile.value}: the first batch of each size compiles the model first "
+                          "(minutes on a CPU)", highlight=False)
     with progress_bar() as bar:
         job = bar.add_task("translate", total=len(inputs))
         report = translate_files(

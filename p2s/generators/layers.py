@@ -318,9 +318,10 @@ class StyledConv(nn.Module):
 
 def _add_to_fresh(out: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     """``out + other`` for a layer output nobody else holds: in place in inference, unless
-    the sum would change dtype (a bf16 output plus the float32 bias and skip image, so the
-    image keeps accumulating in float32)."""
-    if out.requires_grad or torch.result_type(out, other) != out.dtype:
+    the dtypes differ (a bf16 output plus the float32 bias and skip image: the sum is
+    float32, so the image keeps accumulating in float32).  A dtype comparison, not
+    ``torch.result_type``, which would break a ``torch.compile`` graph here."""
+    if out.requires_grad or other.dtype != out.dtype:
         return out + other
     return out.add_(other)
 

@@ -47,28 +47,53 @@ def pack(
     source: Annotated[Optional[str], typer.Option(help="synthetic-face folder it reads (demo, held-out figures)")] = None,
     target: Annotated[Optional[str], typer.Option(help="synthetic-face folder it is scored against")] = None,
     compare_with: Annotated[Optional[str], typer.Option(help="ablation of this model: drawn beside it in the demo")] = None,
+    replace: Annotated[bool, typer.Option(help="overwrite a catalogue entry of the same name")] = False,
 ) -> None:
     """Copy trained weights into p2s/zoo/weights and list them in the catalogue."""
-    from p2s.utils.errors import P2SError
     from p2s.zoo import WEIGHTS_DIR, catalogue
     from p2s.zoo.pack import pack_generator, pack_translation, register
 
+    _check_pack_options(name, kind, generator, source, target, replace)
     WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
     out = WEIGHTS_DIR / f"{name}.pt"
     if kind == "generator":
         pack_generator(checkpoint, out)
         register(name, out.name, kind, description=description)
-    elif kind == "translation":
-        if not generator:
-            raise P2SError("--generator is needed: the shipped generator this encoder was trained with")
+    else:
         training = pack_translation(checkpoint, out, generator)
         from p2s.apis.checkpoint import read_translation_checkpoint
 
         task = read_translation_checkpoint(out).task.get("type")
         data = {k: v for k, v in dict(source=source, target=target, compare_with=compare_with).items() if v}
-        if data and not (source and target):
-            raise P2SError("--source and --target go together (the folders a demo or held-out score reads)")
         register(name, out.name, kind, task=task, description=description, training=training, data=data)
-    else:
-        raise P2SError(f"--kind must be translation or generator, got {kind!r}")
     console.print(f"packed {name}: {out} ({out.stat().st_size / 2**20:.1f} MB); {len(catalogue())} shipped models")
+
+
+def _check_pack_options(name: str, kind: str, generator: Optional[str], source: Optional[str],
+                        target: Optional[str], replace: bool) -> None:
+    """Every refusal before anything is written."""
+    from p2s.utils.errors import P2SError
+    from p2s.zoo import catalogue
+
+    if kind not in ("translation", "generator"):
+        raise P2SError(f"--kind must be translation or generator, got {kind!r}")
+    if kind == "translation" and not generator:
+        raise P2SError("--generator is needed: the shipped generator this encoder was trained with")
+    if kind == "translation" and bool(source) != bool(target):
+        raise P2SError("--source and --target go together (the folders a demo or held-out score reads)")
+    if name in catalogue() and not replace:
+        users = sorted(n for n, e in catalogue().items() if e.kind == "translation" and _generator_of(n) == name)
+        also = f"; {len(users)} shipped encoders use it ({', '.join(users)}) and would need re-packing" if users else ""
+        raise P2SError(f"'{name}' is already shipped{also}; pass --replace to overwrite it, or choose another --name")
+
+
+def _generator_of(name: str) -> Optional[str]:
+    """The generator a packed translation entry shares (its ``shared_weights`` file)."""
+    from p2s.utils.checkpoint import load_checkpoint_file
+    from p2s.zoo import catalogue
+
+    path = catalogue()[name].path
+    if not path.is_file():
+        return None
+    config = load_checkpoint_file(path, "shipped model").get("p2s") or {}
+    return next((entry.get("file") for entry in (config.get("shared_weights") or {}).values()), None)

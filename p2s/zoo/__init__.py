@@ -9,12 +9,15 @@ and ``generator=dict(weights='synthfaces-generator')`` need no download.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from p2s.utils.errors import P2SError
 
 ZOO_DIR = Path(__file__).resolve().parent
 WEIGHTS_DIR = ZOO_DIR / "weights"
@@ -51,10 +54,40 @@ def catalogue() -> dict[str, ZooEntry]:
     return {name: ZooEntry(name=name, **fields) for name, fields in entries.items()}
 
 
+def sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    """``sha256`` once per file version (a changed file has a new size or mtime)."""
+    return sha256(path)
+
+
+def check_intact(entry: ZooEntry) -> Path:
+    """The entry's file, refused when it is not the file the catalogue lists (overwritten
+    by hand or by ``p2s zoo pack --replace`` without its catalogue entry)."""
+    path = entry.path
+    if entry.sha256 and path.is_file():
+        stat = path.stat()
+        if _sha256_of(str(path), stat.st_size, stat.st_mtime_ns) != entry.sha256:
+            raise P2SError(
+                f"shipped model '{entry.name}' ({path}) is not the file its catalogue lists "
+                "(sha256 differs): it was changed after packing; reinstall p2s or re-pack it "
+                "with p2s zoo pack --replace"
+            )
+    return path
+
+
 def find(name_or_path: str | os.PathLike) -> Path | None:
-    """The shipped file of a catalogue name; ``None`` for anything else (a path)."""
+    """The shipped file of a catalogue name (checked against its sha256); ``None`` for
+    anything else (a path)."""
     entry = catalogue().get(str(name_or_path))
-    return entry.path if entry is not None else None
+    return check_intact(entry) if entry is not None else None
 
 
 def resolve(name_or_path: str | os.PathLike) -> Path:

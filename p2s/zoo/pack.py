@@ -8,7 +8,6 @@ named file, so a shipped encoder always runs with the generator it learnt.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -17,19 +16,12 @@ from typing import Any
 import torch
 
 from p2s.apis.checkpoint import P2S_CHECKPOINT_VERSION, without_weight_files
+from p2s.utils.atomic import write_atomically
 from p2s.utils.checkpoint import atomic_torch_save, load_checkpoint_file
 from p2s.utils.errors import P2SError
-from p2s.zoo import CATALOGUE, WEIGHTS_DIR, catalogue
+from p2s.zoo import CATALOGUE, WEIGHTS_DIR, catalogue, sha256
 
 DECODER = "decoder."
-
-
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _generator_state(generator: str) -> dict[str, torch.Tensor]:
@@ -88,5 +80,6 @@ def register(name: str, file: str, kind: str, **fields: Any) -> None:
     previous = entries.get(name, {})
     entry = {**previous, **fields, "file": file, "kind": kind, "sha256": sha256(WEIGHTS_DIR / file)}
     entries[name] = entry
-    CATALOGUE.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
+    text = json.dumps(entries, indent=2, sort_keys=True) + "\n"
+    write_atomically(CATALOGUE, lambda tmp: tmp.write_text(text))
     catalogue.cache_clear()

@@ -124,9 +124,43 @@ def test_zoo_cli_packs_and_lists(tiny, tiny_zoo):
     result = run("zoo", "pack", trained, "--name", "tiny-inversion", "--generator", "tiny-generator",
                  "--source", "images")
     assert result.exit_code == 2 and "--source and --target go together" in result.output
+    assert sorted(p.name for p in (tiny_zoo / "weights").iterdir()) == ["tiny-generator.pt"]  # checked first
     result = run("zoo", "pack", trained, "--name", "tiny-inversion", "--generator", "tiny-generator",
                  "--source", "images", "--target", "images")
     assert result.exit_code == 0, result.output
     assert zoo.catalogue()["tiny-inversion"].data == {"source": "images", "target": "images"}
     result = run("zoo", "list")
     assert result.exit_code == 0 and "tiny-inversion" in result.output and "tiny-generator" in result.output
+
+
+def test_packing_over_a_shipped_name_needs_replace_and_names_its_users(tiny, tiny_zoo):
+    from typer.testing import CliRunner
+
+    from p2s.cli.main import app
+
+    _, trained, generator = _tiny_files(tiny, tiny_zoo)
+    run = lambda *args: CliRunner().invoke(app, [str(a) for a in args])  # noqa: E731
+    assert run("zoo", "pack", generator, "--name", "tiny-generator", "--kind", "generator").exit_code == 0
+    assert run("zoo", "pack", trained, "--name", "tiny-inversion", "--generator", "tiny-generator").exit_code == 0
+    packed = (tiny_zoo / "weights" / "tiny-generator.pt").read_bytes()
+    result = run("zoo", "pack", generator, "--name", "tiny-generator", "--kind", "generator")
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert "'tiny-generator' is already shipped; 1 shipped encoders use it (tiny-inversion)" in message
+    assert "pass --replace to overwrite it" in message
+    assert (tiny_zoo / "weights" / "tiny-generator.pt").read_bytes() == packed
+    result = run("zoo", "pack", generator, "--name", "tiny-generator", "--kind", "generator", "--replace")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_shipped_file_changed_after_packing_is_refused_by_name(tiny, tiny_zoo):
+    _, _, generator = _tiny_files(tiny, tiny_zoo)
+    out = zoo_pack.pack_generator(generator, tiny_zoo / "weights" / "tiny-generator.pt")
+    zoo_pack.register("tiny-generator", out.name, "generator")
+    assert isinstance(load_checkpoint_file("tiny-generator"), dict)
+    other = {"g_ema": {k: v + 1 for k, v in torch.load(out, weights_only=True)["g_ema"].items()}}
+    atomic_torch_save(other, out)  # overwritten by hand, catalogue untouched
+    with pytest.raises(P2SError, match=r"shipped model 'tiny-generator' .* is not the file its catalogue lists "
+                                       r"\(sha256 differs\)"):
+        load_checkpoint_file("tiny-generator")
+    assert isinstance(load_checkpoint_file(out), dict)  # a path is a path: no catalogue to check against

@@ -57,6 +57,7 @@ def evaluate(
     Images pair by file stem and are compared as RGB in [0, 1]; a prediction whose size differs from its target is resized (bicubic) to the target's size. PSNR of identical images is inf (null in --json).
     """
     from p2s.apis.translator import resolve_device
+    from p2s.losses.lpips import resolve_trunk_weights
     from p2s.evaluation.metrics import HIGHER_IS_BETTER, build_metrics, evaluate_pairs, pair_by_stem, parse_metric_names, summary_json
 
     names = parse_metric_names(metrics)
@@ -68,6 +69,10 @@ def evaluate(
                 f"[yellow]{len(stems)} {side} image(s) without a partner, left out:[/] {escape(_names(stems))}",
                 highlight=False,
             )
+    if "lpips" in names:
+        others = ",".join(n for n in names if n != "lpips") or "mse,psnr,ssim"
+        lpips_weights = resolve_trunk_weights("alex", lpips_weights, option="--lpips-weights",
+                                              instead=f"or leave LPIPS out: --metrics {others}")
     functions = build_metrics(names, lpips_weights=lpips_weights, id_weights=id_weights, device=device)
     failed: list[str] = []
 

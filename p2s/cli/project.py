@@ -28,20 +28,23 @@ def project(
     from PIL import Image
 
     from p2s.apis.files import check_output_folder, list_inputs, make_output_folder, save_npy, save_png
-    check_output_folder(output)  # before any work
-
     from p2s.apis.projector import Projector
     from p2s.apis.translator import Translator
     from p2s.datasets.transforms.official import normalize, pil_resize, to_tensor, tensors_to_uint8
 
+    check_output_folder(output)  # before any work
     inputs = list_inputs(input)
+    if not no_lpips:
+        from p2s.losses.lpips import resolve_trunk_weights
+
+        lpips_weights = resolve_trunk_weights("alex", lpips_weights, option="--lpips-weights",
+                                              instead="or project with L2 only: --no-lpips")
     translator = Translator.from_checkpoint(checkpoint, device=device)
     lpips = None
     if not no_lpips:
         from p2s.losses import LPIPSLoss
 
-        lpips = LPIPSLoss(loss_weight=1.0, backbone_weights=str(lpips_weights) if lpips_weights else None)
-        lpips = lpips.to(translator.device)
+        lpips = LPIPSLoss(loss_weight=1.0, backbone_weights=str(lpips_weights)).to(translator.device)
     projector = Projector(translator.model, lpips=lpips, steps=steps, lr=lr)
     make_output_folder(output)
     failed = []

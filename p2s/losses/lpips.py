@@ -40,8 +40,14 @@ def hub_checkpoint_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def resolve_trunk_weights(net: str, backbone_weights: str | None = None) -> Path:
-    """The torchvision weight file of the LPIPS trunk ``net``, or a MissingWeightsError."""
+def resolve_trunk_weights(
+    net: str, backbone_weights: str | None = None, option: str = "backbone_weights", instead: str = ""
+) -> Path:
+    """The torchvision weight file of the LPIPS trunk ``net``, or a MissingWeightsError.
+
+    ``option`` is how the user gives the path (a config key, or a CLI flag such as
+    ``--lpips-weights``) and ``instead`` an alternative without LPIPS, both for the message.
+    """
     file_name, builder = LPIPS_TRUNKS[net]
     hub_dir = hub_checkpoint_dir()
     download = (
@@ -50,14 +56,17 @@ def resolve_trunk_weights(net: str, backbone_weights: str | None = None) -> Path
         f"or copy {file_name} into {hub_dir}"
     )
     what = f"LPIPS {builder} trunk weights ({file_name})"
+    flag = option.startswith("--")
+    instead = f"; {instead}" if instead else ""
     if backbone_weights is not None:
         path = Path(backbone_weights).expanduser()
         if not path.is_file():
+            given = f"{option} {backbone_weights}" if flag else f"{option}={str(backbone_weights)!r}"
             raise MissingWeightsError(
                 what,
                 str(path.resolve()),
-                f"Looked only at backbone_weights={str(backbone_weights)!r}. Fix the path, or "
-                f"leave backbone_weights unset to use {hub_dir / file_name} ({download}).",
+                f"Looked only at {given}. Fix the path, or leave {option} out to use "
+                f"{hub_dir / file_name} ({download}){instead}.",
             )
         return path
     path = hub_dir / file_name
@@ -67,7 +76,7 @@ def resolve_trunk_weights(net: str, backbone_weights: str | None = None) -> Path
             str(path),
             f"Looked only in the torch hub cache {hub_dir} (torch.hub.get_dir(), i.e. "
             f"$TORCH_HOME/hub); nothing is downloaded. To get it, {download}, or pass "
-            "backbone_weights=PATH.",
+            f"{option}{' ' if flag else '='}PATH{instead}.",
         )
     return path
 

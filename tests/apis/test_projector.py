@@ -33,3 +33,15 @@ def test_project_cli_writes_images_and_latents(tiny, ckpt, tmp_path):
     for path in paths:
         assert (out / f"{path.stem}.png").is_file()
         assert np.load(out / "latents" / f"{path.stem}.npy").shape == (6, 8)
+
+
+def test_project_without_lpips_weights_says_how_to_go_on(tiny, ckpt, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # an empty hub: no AlexNet
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    folder = tmp_path / "in"
+    tiny.write_rgb_folder(folder)
+    result = tiny.invoke("project", "--checkpoint", ckpt("inversion"), "--input", folder,
+                         "--output", tmp_path / "out", "--device", "cpu")
+    line = tiny.one_line_error(result)
+    assert "alexnet-owt-7be5be79.pth" in line and line.endswith("or project with L2 only: --no-lpips.")
+    assert not (tmp_path / "out").exists()

@@ -97,8 +97,12 @@ def test_unknown_metric_and_nothing_pairing(same_folders, tmp_path):
 
 def test_lpips_without_weights_is_a_one_line_error(same_folders, empty_hub):
     pred, target = same_folders
-    error = one_line_error(run("--pred", pred, "--target", target, "--metrics", "lpips"))
+    error = one_line_error(run("--pred", pred, "--target", target))  # lpips is a default metric
     assert "alexnet-owt-7be5be79.pth" in error and "not found" in error
+    assert "or pass --lpips-weights PATH; or leave LPIPS out: --metrics mse,psnr,ssim." in error
+    error = one_line_error(run("--pred", pred, "--target", target, "--metrics", "mse,lpips",
+                               "--lpips-weights", "nope.pth"))
+    assert "Looked only at --lpips-weights nope.pth" in error and error.endswith("--metrics mse.")
 
 
 def test_id_without_weights_is_a_one_line_error(same_folders):

@@ -9,8 +9,10 @@ model = dict(encoder=dict(backbone=dict(in_channels=1)), source_value_range=(0.0
              losses=dict(l2=dict(type='L2Loss', loss_weight=1.0),
                          w_norm=dict(type='WNormLoss', loss_weight=0.0005)))
 train_dataloader = dict(dataset=dict(type='PairedImageDataset', _delete_=True, task=task, train=True,
+                                     how_to_get={{_base_.make_train}},
                                      source_root='data/synthfaces_64/sketches',
                                      target_root='data/synthfaces_64/images'))
 val_dataloader = dict(dataset=dict(type='PairedImageDataset', _delete_=True, task=task, train=False, max_samples=64,
+                                   how_to_get={{_base_.make_heldout}},
                                    source_root='data/synthfaces_64_heldout/sketches',
                                    target_root='data/synthfaces_64_heldout/images'))

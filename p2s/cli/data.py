@@ -20,7 +20,7 @@ def synthfaces(
     n: Annotated[int, typer.Option("--n", help="number of faces")],
     out: Annotated[Path, typer.Option("--out", help="output folder")],
     size: Annotated[int, typer.Option("--size", help="image side in pixels")] = 128,
-    seed: Annotated[int, typer.Option("--seed", help="data set seed (face i uses default_rng([seed, i]))")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="data set seed (face i uses default_rng(\\[seed, i]))")] = 0,
     workers: Annotated[Optional[int], typer.Option("--workers", help="processes (default: all CPUs)")] = None,
     start: Annotated[int, typer.Option("--start", help="first index (to extend a data set)")] = 0,
     supersample: Annotated[

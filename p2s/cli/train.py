@@ -147,20 +147,67 @@ def train(
     cfg.launcher = launcher.value
     if launcher is Launcher.pytorch and not torch.cuda.is_available():
         _init_cpu_process_group()
-    try:
-        runner = Runner.from_cfg(cfg)
-        runner.train()
-    except KeyError as err:
-        friendly = _unknown_type_error(err)
-        if friendly is None:
-            raise
-        raise friendly from None
-    except P2SError as err:
-        raise P2SError(_clean(str(err))) from None
-    except TypeError as err:
-        if "unexpected keyword argument" not in str(err):
-            raise
-        raise P2SError(f"bad config option: {_clean(str(err))}") from None
+    check_datasets(cfg)
+    with _RunFolderGuard(Path(cfg.work_dir)) as guard:
+        try:
+            guard.runner = Runner.from_cfg(cfg)
+            guard.runner.train()
+        except KeyError as err:
+            friendly = _unknown_type_error(err)
+            if friendly is None:
+                raise
+            raise friendly from None
+        except P2SError as err:
+            raise P2SError(_clean(str(err))) from None
+        except TypeError as err:
+            if "unexpected keyword argument" not in str(err):
+                raise
+            raise P2SError(f"bad config option: {_clean(str(err))}") from None
+
+
+def check_datasets(cfg) -> None:
+    """Build the train and val datasets once before the Runner, so a missing or empty
+    data folder is the first line printed, not the last after MMEngine's set-up log."""
+    import copy
+
+    from p2s.registry import DATASETS
+
+    for key in ("train_dataloader", "val_dataloader"):
+        dataset = (cfg.get(key) or {}).get("dataset")
+        if isinstance(dataset, dict) and dataset.get("type") in DATASETS:
+            DATASETS.build(copy.deepcopy(dataset))
+
+
+class _RunFolderGuard:
+    """Remove what a run that failed on a user error before its first iteration wrote
+    (MMEngine's ``<timestamp>/`` log folder, and the work folder if the run made it):
+    a wrong path or option leaves nothing behind.  Other failures keep their logs."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self.work_dir = work_dir
+        self.runner = None
+        missing = [p for p in (work_dir, *work_dir.parents) if not p.exists()]
+        #: the outermost folder of the path that the run will make (None: it exists)
+        self._made = missing[-1] if missing else None
+        self._before = set(work_dir.iterdir()) if work_dir.is_dir() else set()
+
+    def __enter__(self) -> _RunFolderGuard:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        import shutil
+
+        started = self.runner is not None and self.runner.iter > 0
+        if not isinstance(error, P2SError) or started:
+            return
+        if self._made is not None:
+            shutil.rmtree(self._made, ignore_errors=True)
+            return
+        for entry in set(self.work_dir.iterdir()) - self._before:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
 
 
 @config_app.command("show")

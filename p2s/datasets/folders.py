@@ -19,14 +19,16 @@ if TYPE_CHECKING:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
-def list_images(root: str | Path, role: str) -> list[Path]:
-    """Sorted images directly in ``root``; a missing or empty folder is a user error."""
+def list_images(root: str | Path, role: str, how_to_get: str = "") -> list[Path]:
+    """Sorted images directly in ``root``; a missing or empty folder is a user error
+    (``how_to_get``, e.g. the command that makes the data, ends the message)."""
     root = Path(root)
+    hint = f"; {how_to_get}" if how_to_get else ""
     if not root.is_dir():
-        raise P2SError(f"{role} folder '{root}' does not exist")
+        raise P2SError(f"{role} folder '{root}' does not exist{hint}")
     files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise P2SError(f"{role} folder '{root}' has no {', '.join(IMAGE_SUFFIXES)} images")
+        raise P2SError(f"{role} folder '{root}' has no {', '.join(IMAGE_SUFFIXES)} images{hint}")
     return files
 
 
@@ -72,12 +74,13 @@ class ImageFolderDataset(_TaskDataset):
         train: apply training augmentation and random degradations.
         seed: seed of the per-draw augmentation randomness.
         max_samples: use only the first N files (sorted by name).
+        how_to_get: how to make or get the data, said when the folder is missing.
     """
 
     def __init__(self, root: str, task: dict | TaskAdapter, train: bool = True, seed: int = 0,
-                 max_samples: int | None = None) -> None:
+                 max_samples: int | None = None, how_to_get: str = "") -> None:
         super().__init__(task, train, seed)
-        self.files = list_images(root, "target")[:max_samples]
+        self.files = list_images(root, "target", how_to_get)[:max_samples]
 
     def __len__(self) -> int:
         return len(self.files)
@@ -94,14 +97,14 @@ class PairedImageDataset(_TaskDataset):
     """Source and target folders paired by file stem (``a.png`` with ``a.jpg``).
 
     Every stem must be in both folders: an orphan is an error naming the file, never a
-    silent shift of the pairing.
+    silent shift of the pairing.  ``how_to_get`` is said when a folder is missing.
     """
 
     def __init__(self, source_root: str, target_root: str, task: dict | TaskAdapter, train: bool = True,
-                 seed: int = 0, max_samples: int | None = None) -> None:
+                 seed: int = 0, max_samples: int | None = None, how_to_get: str = "") -> None:
         super().__init__(task, train, seed)
-        sources = {p.stem: p for p in list_images(source_root, "source")}
-        targets = {p.stem: p for p in list_images(target_root, "target")}
+        sources = {p.stem: p for p in list_images(source_root, "source", how_to_get)}
+        targets = {p.stem: p for p in list_images(target_root, "target", how_to_get)}
         for role, mine, other, root in (("source", sources, targets, target_root),
                                         ("target", targets, sources, source_root)):
             orphans = sorted(set(mine) - set(other))

@@ -523,9 +523,28 @@ def test_registry_list_group(tiny, group, names):
     result = tiny.invoke("registry", "list", group)
     assert result.exit_code == 0, result.output
     rows = [line.split("│") for line in result.output.splitlines() if line.startswith("│")]
+    rows = [cells for cells in rows if cells[1].strip()]  # not the wrapped continuation lines
     listed = {cells[2].strip() for cells in rows if len(cells) > 2}
     assert set(names) <= listed
     assert {cells[1].strip() for cells in rows} == {group}
+
+
+def test_registry_list_gives_whole_first_sentences_and_marks_empty_groups(tiny):
+    result = tiny.invoke("registry", "list")
+    assert result.exit_code == 0, result.output
+    text = flat(result.output.replace("│", " "))
+    assert "official bicubic filter (16 as in the official demo)" in text  # wrapped docstring line joined
+    assert "transforms - nothing of p2s's own: MMEngine's built-in types only" in text
+    assert "--plugins lists them too" in text
+
+
+def test_registry_list_plugins_imports_the_shipped_plugins():
+    script = Path(sys.executable).parent / "p2s"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "p2s.cli.main"]
+    done = subprocess.run(command + ["registry", "list", "tasks", "--plugins"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "COLUMNS": "160"})  # a fresh process: no plugin leaks
+    assert done.returncode == 0, done.stderr
+    assert " Colorization " in done.stdout and "with the plugins p2s_plugins.colorization" in done.stdout
 
 
 def test_registry_list_all_groups(tiny):

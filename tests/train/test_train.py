@@ -115,14 +115,30 @@ def test_resume_continues_exactly(tiny_configs, train_data, tmp_path):
     ("target folder '/nonexistent/faces' does not exist", ["train_dataloader.dataset.root=/nonexistent/faces"]),
     ("unknown type 'L3Loss' at model.losses.l2. Did you mean 'L2Loss'", ["model.losses.l2.type=L3Loss"]),
     ("unknown type 'Rangr' at optim_wrapper.optimizer. Did you mean 'Ranger'", ["optim_wrapper.optimizer.type=Rangr"]),
+    ("StyleGAN2 weights not found at '/nonexistent/g.pt'", ["model.generator.weights=/nonexistent/g.pt"]),
 ])
 def test_user_errors_are_one_line(expected, overrides, tiny_configs, train_data, tmp_path):
     base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
     tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py")
-    result = _invoke("train", tiny, *overrides, "--work-dir", tmp_path / "err")
+    result = _invoke("train", tiny, *overrides, "--work-dir", tmp_path / "runs" / "err")
     assert result.exit_code == 2, result.output
     assert expected in result.output and "Traceback" not in result.output, result.output
-    assert result.output.strip().splitlines()[-1].startswith("error:")
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith("error:")
+    if "folder" in expected:  # data is checked before MMEngine's set-up log: the error is all there is
+        assert len(lines) == 1, result.output
+    assert not (tmp_path / "runs").exists()  # a failed start leaves no (log) folders behind
+
+
+def test_a_failed_start_in_a_used_work_dir_removes_only_its_own_log(tiny_configs, train_data, tmp_path):
+    base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
+    tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py", max_iters=1)
+    work = tmp_path / "work"
+    assert _invoke("train", tiny, "--work-dir", work).exit_code == 0
+    before = sorted(p.relative_to(work) for p in work.rglob("*"))
+    result = _invoke("train", tiny, "model.generator.weights=/nonexistent/g.pt", "--work-dir", work)
+    assert result.exit_code == 2, result.output
+    assert sorted(p.relative_to(work) for p in work.rglob("*")) == before
 
 
 def test_missing_config_file(tmp_path):

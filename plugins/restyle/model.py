@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from p2s.encoders.base import BaseEncoder
 from p2s.generators.base import BaseGenerator
-from p2s.models.psp import PSP
+from p2s.models.psp import POOLED_SIZE, PSP
 from p2s.registry import ENCODERS, GENERATORS, MODELS
 from p2s.utils.build import build
 from p2s.utils.checkpoint import load_checkpoint_file
@@ -118,6 +118,7 @@ class ReStylePSP(PSP):
         train_generator: bool = False,
         train_noise_mode: str = "random",
         source_value_range: tuple[float, float] = (-1.0, 1.0),
+        pooled_size: int = POOLED_SIZE,
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:
@@ -138,6 +139,7 @@ class ReStylePSP(PSP):
             train_generator=train_generator,
             train_noise_mode=train_noise_mode,
             source_value_range=source_value_range,
+            pooled_size=pooled_size,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg,
         )

@@ -143,6 +143,15 @@ def test_training_steps_lower_the_loss():
     assert set(model.last_visuals) == {"source", "output", "target"}
 
 
+def test_pooled_size_sets_the_loss_resolution():
+    """A 64-px domain (as the synthfaces configs): outputs pooled to pooled_size, not 256."""
+    model = build_restyle(iterations=1, train_iterations=2, losses=dict(l2=dict(type="L2Loss")),
+                          train_noise_mode="const", pooled_size=8)
+    assert model.pooled_size == 8
+    terms = model.loss(sources(2, 8, seed=1), dict(target=sources(2, 8, seed=2)))
+    assert terms["loss_l2"].ndim == 0 and model.last_visuals["output"].shape[-1] == 8
+
+
 def test_loss_sums_every_step():
     """With detached inputs per step, the summed loss equals the per-step losses added up."""
     model = build_restyle(iterations=1, train_iterations=3, losses=dict(l2=dict(type="L2Loss")),

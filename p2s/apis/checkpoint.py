@@ -87,6 +87,12 @@ def psp_opts_to_config(opts: dict) -> tuple[dict, dict]:
 def read_translation_checkpoint(path: str | Path) -> TranslationCheckpoint:
     """Read ``path`` (official pSp or p2s layout) without building anything."""
     ckpt = load_checkpoint_file(path, "checkpoint", PSP_HOW_TO_GET)
+    if isinstance(ckpt, dict) and "state_dict" not in ckpt and "g_ema" in ckpt:
+        raise P2SError(
+            f"checkpoint '{path}' holds generator weights (g_ema), not a pSp or p2s translation "
+            "checkpoint: use it as generator weights (model.generator.weights=..., "
+            "p2s directions ganspace --generator ...)"
+        )
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise P2SError(f"checkpoint '{path}' has no 'state_dict'; it is not a pSp or p2s checkpoint")
     state = dict(ckpt["state_dict"])

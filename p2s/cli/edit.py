@@ -169,7 +169,7 @@ def ganspace(
     generator: Annotated[Optional[Path], typer.Option(
         help="or: rosinality StyleGAN2 weights (e.g. stylegan2-ffhq-config-f.pt)")] = None,
     generator_option: Annotated[Optional[list[str]], typer.Option(
-        help="StyleGAN2Generator KEY=VALUE for --generator (default config-f 1024), e.g. resolution=256")] = None,
+        help="StyleGAN2Generator KEY=VALUE for --generator (default: the options a p2s-written file records, else config-f 1024), e.g. resolution=256")] = None,
     components: Annotated[int, typer.Option(min=1, help="principal components to keep")] = 10,
     samples: Annotated[int, typer.Option(min=2, help="mapping-network samples of W")] = 20_000,
     seed: Annotated[int, typer.Option(help="seed of the Gaussian z samples")] = 0,

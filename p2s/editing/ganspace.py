@@ -147,12 +147,14 @@ def generator_from_checkpoint(path: str | Path) -> BaseGenerator:
 
 
 def generator_from_weights(path: str | Path, **options) -> BaseGenerator:
-    """A ``StyleGAN2Generator`` (config-f 1024 unless ``options`` say otherwise, e.g.
-    ``resolution=256``) with the rosinality weights at ``path``."""
+    """A ``StyleGAN2Generator`` with the rosinality weights at ``path``: built with the
+    options the file records (p2s-written files) or config-f 1024, then ``options``
+    (e.g. ``resolution=256``) on top."""
+    from p2s.generators.stylegan2 import StyleGAN2Generator
     from p2s.registry import GENERATORS
     from p2s.utils.build import build
 
-    cfg = dict(type="StyleGAN2Generator")
+    cfg = dict(type="StyleGAN2Generator", **StyleGAN2Generator.stored_config(path))
     cfg.update(options)
     cfg["weights"] = str(path)
     try:

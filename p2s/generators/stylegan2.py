@@ -31,6 +31,8 @@ from p2s.utils.errors import CheckpointMismatchError
 #: from 64 px up); config-f uses channel_multiplier=2.
 BASE_CHANNELS = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256, 128: 128, 256: 64, 512: 32, 1024: 16}
 NOISE_MODES = ("const", "random", "none")
+#: the entry where p2s-written generator files record their constructor options
+STORED_CONFIG_KEY = "p2s_generator"
 HOW_TO_GET = (
     "Use rosinality's stylegan2-ffhq-config-f.pt (the file pSp links), or convert the "
     "official TF weights with rosinality's convert_weight.py (nothing is downloaded)."
@@ -271,6 +273,14 @@ class StyleGAN2Generator(BaseGenerator):
         return torch.zeros(1, 1, size, size, device=ws.device, dtype=ws.dtype)
 
     # --- weights --------------------------------------------------------------------
+    @staticmethod
+    def stored_config(path: str | os.PathLike) -> dict[str, Any]:
+        """The constructor options a p2s-written file records (``p2s data export-generator``,
+        ``p2s convert ada-pkl``: its ``p2s_generator`` entry); ``{}`` for other files."""
+        ckpt = load_checkpoint_file(path, what="StyleGAN2 weights", how_to_get=HOW_TO_GET)
+        stored = ckpt.get(STORED_CONFIG_KEY) if isinstance(ckpt, Mapping) else None
+        return dict(stored) if isinstance(stored, Mapping) else {}
+
     def load_weights(self, path: str | os.PathLike, key: str = "g_ema") -> None:
         """Load a rosinality-layout file strictly (constant FIR kernels may be absent).
 
@@ -283,9 +293,19 @@ class StyleGAN2Generator(BaseGenerator):
                 f"StyleGAN2 weights '{path}' hold a {type(ckpt).__name__}, not a dict"
             )
         state_dict, latent_avg = self._split_checkpoint(ckpt, key, path)
-        load_state_dict_strict(
-            self, state_dict, source=f"StyleGAN2 weights '{path}'", ignore_missing=(".kernel",)
-        )
+        try:
+            load_state_dict_strict(
+                self, state_dict, source=f"StyleGAN2 weights '{path}'", ignore_missing=(".kernel",)
+            )
+        except CheckpointMismatchError as err:
+            stored = ckpt.get(STORED_CONFIG_KEY)
+            if not isinstance(stored, Mapping):
+                raise
+            options = ", ".join(f"{k}={v!r}" for k, v in sorted(stored.items()))
+            raise CheckpointMismatchError(
+                f"{err} The file was written for StyleGAN2Generator({options}): build the generator "
+                "with those options (in a config: model.generator.KEY=VALUE)."
+            ) from None
         self.latent_avg = self._checked_latent_avg(latent_avg, path)
         self.weights_path = str(path)
 

@@ -324,6 +324,15 @@ def test_text_file_checkpoint(tiny, pair_dir, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_generator_weights_given_as_checkpoint_say_where_they_belong(tiny, pair_dir, tmp_path):
+    weights = tmp_path / "g.pt"
+    torch.save({"g_ema": tiny.build_tiny_model(3).decoder.state_dict()}, weights)
+    line = tiny.one_line_error(_translate(tiny, weights, pair_dir, tmp_path / "out"))
+    assert f"checkpoint '{weights}' holds generator weights (g_ema), not a pSp or p2s translation checkpoint" in line
+    assert "use it as generator weights (model.generator.weights=" in line
+    assert not (tmp_path / "out").exists()
+
+
 def test_state_dict_with_a_wrong_shape(tiny, ckpt, pair_dir, tmp_path):
     payload = torch.load(ckpt("inversion"), map_location="cpu", weights_only=True)
     key = "encoder.latlayer1.weight"

@@ -107,6 +107,21 @@ def test_ganspace_from_generator_weights(run, tmp_path):
     bad = run("directions", "ganspace", "--generator", weights, "--output", tmp_path / "x.npz")
     assert bad.exit_code == 2 and "error:" in bad.output and "Traceback" not in bad.output
 
+    # a p2s-written file records its options: no --generator-option needed, and a config
+    # that builds another architecture is told which options the file wants
+    stored = dict(resolution=16, w_dim=8, n_mlp=2, channel_max=16, channel_multiplier=1)
+    recorded = tmp_path / "recorded.pt"
+    torch.save({"g_ema": gen.state_dict(), "p2s_generator": stored}, recorded)
+    result = run("directions", "ganspace", "--generator", recorded, "--output", tmp_path / "r.npz",
+                 "--samples", "500", "--components", "3", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(np.load(tmp_path / "r.npz")["components"], np.load(tmp_path / "g.npz")["components"])
+    from p2s.utils.errors import CheckpointMismatchError
+
+    with pytest.raises(CheckpointMismatchError, match=r"The file was written for StyleGAN2Generator\(channel_max=16, "
+                       r"channel_multiplier=1, n_mlp=2, resolution=16, w_dim=8\): build the generator with those"):
+        build(GENERATORS, dict(type="StyleGAN2Generator", resolution=16, w_dim=8, n_mlp=2, weights=str(recorded)))
+
 
 @pytest.mark.parametrize("make_args, expected", [
     (lambda d: ["--direction", d / "wrong.npy"], "direction file"),

@@ -101,7 +101,8 @@ def cache(
             for name in names:
                 dataset_cfg = cfg[f"{name}_dataloader"]["dataset"].to_dict()
                 job = bar.add_task(f"cache {name}", total=None)
-                cached = cache_dataset(dataset_cfg, output / name, workers=workers, check=check,
+                # absolute paths: the printed overrides work from any folder
+                cached = cache_dataset(dataset_cfg, output.resolve() / name, workers=workers, check=check,
                                        on_progress=lambda done, total, job=job: bar.update(job, completed=done,
                                                                                            total=total))
                 lines += [f"{name}_dataloader.dataset.{key}={cached[key]}"

@@ -9,7 +9,9 @@ which they run.  Layout (``<id>`` = the zero-padded index, at least 6 digits)::
     DIR/sketches/<id>.png     'L' black lines on white
     DIR/frontal/<id>.png      RGB, the same face at yaw 0 and roll 0
     DIR/attributes/<id>.json  {"params", "frontal_params", "landmarks", ...}
-    DIR/synthfaces.json       classes, seed, size, count
+    DIR/synthfaces.json       classes, seed, size, supersample, renderer, count, ranges
+                              (the index ranges written so far; a run with another seed,
+                              size or renderer is refused, so one folder is one data set)
 """
 
 from __future__ import annotations
@@ -28,10 +30,13 @@ from PIL import Image
 
 from p2s.synthfaces.params import frontal_params, sample_params
 from p2s.synthfaces.renderer import CLASSES, landmarks, render
+from p2s.utils.atomic import write_atomically
+from p2s.utils.errors import P2SError
 
 FOLDERS = ("images", "labels", "sketches", "frontal", "attributes")
 #: bumped when the same seed would give different faces
 RENDERER_VERSION = 1
+META_FILE = "synthfaces.json"
 #: PNG compression: zlib level 1 is 3-4x faster than the default 6 for ~15% larger files
 PNG_LEVEL = 1
 
@@ -144,9 +149,11 @@ def generate(
     if start < 0 or seed < 0:
         raise ValueError(f"seed and start must be >= 0, got seed={seed}, start={start}")
     out = Path(out)
+    supersample = supersample or default_supersample(size)
+    identity = dict(seed=seed, size=size, supersample=supersample, renderer=RENDERER_VERSION)
+    previous = _existing_set(out, identity)
     for folder in FOLDERS:
         (out / folder).mkdir(parents=True, exist_ok=True)
-    supersample = supersample or default_supersample(size)
     digits = max(6, len(str(start + n - 1)))
     workers = max(1, min(workers or available_cpus(), n))
     indices = list(range(start, start + n))
@@ -167,7 +174,43 @@ def generate(
                 if on_progress:
                     on_progress(done)
     seconds = time.perf_counter() - began
-    meta = dict(classes=list(CLASSES), seed=seed, size=size, supersample=supersample, start=start, count=n,
-                renderer=RENDERER_VERSION, folders=list(FOLDERS))
-    (out / "synthfaces.json").write_text(json.dumps(meta, indent=1))
+    ranges = _merge_ranges([*previous.get("ranges", []), [start, start + n]])
+    meta = dict(classes=list(CLASSES), **identity, start=ranges[0][0], count=sum(b - a for a, b in ranges),
+                ranges=ranges, folders=list(FOLDERS))
+    text = json.dumps(meta, indent=1)
+    write_atomically(out / META_FILE, lambda tmp: tmp.write_text(text))
     return GenerateStats(count=n, seconds=seconds, workers=workers)
+
+
+def _existing_set(out: Path, identity: dict) -> dict:
+    """The record of the data set already in ``out`` (``{}`` when there is none); refuses
+    to add samples of another seed, size, supersampling or renderer to it."""
+    path = out / META_FILE
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise P2SError(f"'{path}' is not a readable synthfaces record; use another --out") from None
+    differ = {k: meta.get(k) for k, v in identity.items() if meta.get(k) != v}
+    if differ:
+        theirs = ", ".join(f"{k} {v}" for k, v in differ.items())
+        ours = ", ".join(f"{k} {identity[k]}" for k in differ)
+        raise P2SError(
+            f"'{out}' holds a synthfaces set with {theirs}; this run asks for {ours}. Mixing them would "
+            "make one folder of two data sets: use another --out, or the same options to extend it"
+        )
+    # records written before ranges were kept: one range from start and count
+    meta.setdefault("ranges", [[int(meta.get("start", 0)), int(meta.get("start", 0)) + int(meta.get("count", 0))]])
+    return meta
+
+
+def _merge_ranges(ranges: list[list[int]]) -> list[list[int]]:
+    """Sorted, merged ``[start, end)`` index ranges."""
+    merged: list[list[int]] = []
+    for a, b in sorted(ranges):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return merged

@@ -61,10 +61,11 @@ def test_cached_folder_gives_the_same_samples_at_the_task_size(faces, tmp_path):
                                                                      b["data_samples"]["target"])
 
 
-def test_cli_caches_paired_splits_and_training_reads_the_overrides(tiny, faces, tmp_path):
-    out = tmp_path / "cache"
-    result = tiny.invoke("data", "cache", SKETCH_CONFIG, *roots(faces), "--output", out, "--workers", "2")
+def test_cli_caches_paired_splits_and_training_reads_the_overrides(tiny, faces, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative --output: the overrides still name absolute folders
+    result = tiny.invoke("data", "cache", SKETCH_CONFIG, *roots(faces), "--output", "cache", "--workers", "2")
     assert result.exit_code == 0, result.output
+    out = (tmp_path / "cache").resolve()
     lines = (out / "overrides.txt").read_text().split()
     assert lines == [f"{split}_dataloader.dataset.{role}_root={out}/{split}/{folder}"
                      for split in ("train", "val") for role, folder in (("source", "sources"), ("target", "targets"))]

@@ -225,3 +225,20 @@ def test_bad_arguments():
         generate("/nonexistent-never-created", 1, size=8)
     with pytest.raises(ValueError, match="n must be"):
         generate("/nonexistent-never-created", 0)
+
+
+def test_extending_a_set_records_its_ranges_and_another_set_is_refused(tmp_path):
+    from p2s.utils.errors import P2SError
+
+    out = tmp_path / "set"
+    generate(out, 2, size=16, seed=3, workers=1)
+    generate(out, 2, size=16, seed=3, workers=1, start=5)
+    meta = json.loads((out / "synthfaces.json").read_text())
+    assert (meta["ranges"], meta["count"], meta["seed"], meta["size"]) == ([[0, 2], [5, 7]], 4, 3, 16)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    for other in (dict(size=32, seed=3), dict(size=16, seed=4), dict(size=16, seed=3, supersample=1)):
+        with pytest.raises(P2SError, match=r"holds a synthfaces set with .*use another --out"):
+            generate(out, 1, workers=1, start=9, **other)
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before  # nothing of the refused runs
+    generate(out, 1, size=16, seed=3, workers=1, start=2)
+    assert json.loads((out / "synthfaces.json").read_text())["ranges"] == [[0, 3], [5, 7]]

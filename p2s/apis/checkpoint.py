@@ -32,6 +32,7 @@ from p2s.tasks.base import TaskAdapter, tasks_for_dataset_type
 from p2s.utils.build import build
 from p2s.utils.checkpoint import load_checkpoint_file, load_state_dict_strict
 from p2s.utils.errors import P2SError
+from p2s.utils.weights import PSP_HOW_TO_GET
 
 #: official ``encoder_type`` -> p2s encoder
 OFFICIAL_ENCODERS = {
@@ -39,10 +40,6 @@ OFFICIAL_ENCODERS = {
     "BackboneEncoderUsingLastLayerIntoW": "WEncoder",
     "BackboneEncoderUsingLastLayerIntoWPlus": "WPlusEncoder",
 }
-PSP_HOW_TO_GET = (
-    "Give the path of a pSp checkpoint (e.g. psp_ffhq_encode.pt from the pSp README) "
-    "or of one written by 'p2s train'."
-)
 
 
 @dataclass

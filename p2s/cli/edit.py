@@ -88,13 +88,16 @@ def edit(
 ) -> None:
     """Edit images in W+: encode, move along a direction (InterFaceGAN .npy or GANSpace),
     decode; or paste a patch and re-encode it into a realistic face."""
-    from p2s.apis.files import check_output_folder, default_io_workers, list_inputs, make_output_folder
-    check_output_folder(output)  # before any work
+    from p2s.utils.weights import PSP_HOW_TO_GET, require_weight_file
 
+    require_weight_file(checkpoint, "checkpoint", PSP_HOW_TO_GET)  # before seconds of imports
+    from p2s.apis.files import check_output_folder, default_io_workers, list_inputs, make_output_folder
     from p2s.apis.translator import Translator
     from p2s.editing.directions import check_strength, load_direction
     from p2s.editing.editor import edit_files, patch_files
     from p2s.editing.patch import open_patch, parse_box
+
+    check_output_folder(output)  # before any work
 
     if direction is None and patch is None:
         raise P2SError("give --direction (latent edit) or --patch with --box (local edit)")

@@ -24,6 +24,9 @@ def project(
     device: Annotated[Optional[str], typer.Option(help="cpu or cuda")] = None,
 ) -> None:
     """Fit W+ codes to images by gradient descent (L2 + LPIPS), from the mean latent."""
+    from p2s.utils.weights import PSP_HOW_TO_GET, require_weight_file
+
+    require_weight_file(checkpoint, "checkpoint", PSP_HOW_TO_GET)  # before seconds of imports
     import numpy as np
     from PIL import Image
 

@@ -36,6 +36,13 @@ def _translator(checkpoint: Path, device: Optional[str], resize_outputs: bool, r
     )
 
 
+def _require_checkpoint(checkpoint: Path) -> None:
+    """Refuse a missing checkpoint before the seconds of importing the models."""
+    from p2s.utils.weights import PSP_HOW_TO_GET, require_weight_file
+
+    require_weight_file(checkpoint, "checkpoint", PSP_HOW_TO_GET)
+
+
 def _task_options(resize_factor: Optional[int]) -> dict:
     """Task settings given on the command line (only those the user set)."""
     return {} if resize_factor is None else {"resize_factor": resize_factor}
@@ -73,6 +80,7 @@ def translate(
     landmarks: Annotated[Optional[Path], typer.Option(help="with --align: landmarks JSON instead of a detector")] = None,
 ) -> None:
     """Translate images with a pSp / p2s checkpoint (official pre- and post-processing)."""
+    _require_checkpoint(checkpoint)
     from p2s.apis.files import (
         MixSpec, check_output_folder, default_io_workers, list_inputs, make_output_folder, translate_files,
     )
@@ -80,6 +88,8 @@ def translate(
     check_output_folder(output)  # before any work
     if latents_only and mix:
         raise P2SError("--latents-only writes no images, so it cannot go with --mix")
+    if not mix and (mix_layers is not None or mix_alpha is not None):
+        raise P2SError("--mix-layers and --mix-alpha go with --mix N (the number of variants per input)")
     inputs = list_inputs(input)
     unaligned: list[Path] = []
     if align:
@@ -167,6 +177,7 @@ def interpolate(
     resize_outputs: Annotated[bool, typer.Option(help="pool frames to 256x256")] = False,
 ) -> None:
     """Interpolate linearly in W+ between two encoded images."""
+    _require_checkpoint(checkpoint)
     from p2s.apis.files import check_output_folder, make_output_folder, save_png
 
     check_output_folder(output)  # before any work

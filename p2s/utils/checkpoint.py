@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from p2s.utils.atomic import atomic_output
-from p2s.utils.errors import CheckpointMismatchError, MissingWeightsError, P2SError
+from p2s.utils.errors import CheckpointMismatchError, P2SError
+from p2s.utils.weights import require_weight_file
 
 #: terminal colour codes PyTorch puts in its messages
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
@@ -28,14 +29,7 @@ def load_checkpoint_file(
 ) -> Any:
     """Load ``path`` (or a shipped model's name, see :mod:`p2s.zoo`) on the CPU with
     ``weights_only=True``, with one-line errors."""
-    from p2s import zoo
-
-    path = zoo.resolve(path)
-    if not path.is_file():
-        how = how_to_get or "Check the path (nothing is downloaded)."
-        if len(path.parts) == 1 and not path.suffix and zoo.names():
-            how += f" '{path}' is not a shipped model either (shipped: {', '.join(zoo.names())})."
-        raise MissingWeightsError(what, str(path.resolve()), how)
+    path = require_weight_file(path, what, how_to_get)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

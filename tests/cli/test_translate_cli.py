@@ -219,6 +219,25 @@ def test_bad_mix_layers_is_a_one_line_error(tiny, ckpt, pair_dir, tmp_path, laye
     assert not out.exists()
 
 
+@pytest.mark.parametrize("option", [["--mix-layers", "3-5"], ["--mix-alpha", "0.5"]])
+def test_mix_options_without_mix_are_refused(tiny, ckpt, pair_dir, tmp_path, option):
+    result = tiny.invoke("translate", "--checkpoint", ckpt("inversion"), "--input", pair_dir,
+                         "--output", tmp_path / "out", "--device", "cpu", *option)
+    assert "--mix-layers and --mix-alpha go with --mix N" in tiny.one_line_error(result)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_checkpoint_is_refused_before_the_models_load(tiny, pair_dir, tmp_path):
+    probe = ("import sys, runpy; sys.argv = ['p2s', 'translate', '--checkpoint', sys.argv[1], '--input', "
+             "sys.argv[2], '--output', sys.argv[3]];\n"
+             "try:\n    runpy.run_module('p2s.cli.main', run_name='__main__')\n"
+             "except SystemExit as e:\n    print('exit', e.code, 'torch' in sys.modules, 'mmengine' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "nope.pt"), str(pair_dir), str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=120)
+    assert "checkpoint not found at" in done.stdout + done.stderr
+    assert done.stdout.strip().endswith("exit 2 False False"), done.stdout + done.stderr  # nothing heavy imported
+
+
 def test_mix_layers_outside_the_latent_are_refused_before_writing(tiny, ckpt, pair_dir, tmp_path):
     out = tmp_path / "out"
     result = tiny.invoke(

@@ -80,16 +80,16 @@ def translate(
     landmarks: Annotated[Optional[Path], typer.Option(help="with --align: landmarks JSON instead of a detector")] = None,
 ) -> None:
     """Translate images with a pSp / p2s checkpoint (official pre- and post-processing)."""
+    if latents_only and mix:
+        raise P2SError("--latents-only writes no images, so it cannot go with --mix")
+    if not mix and (mix_layers is not None or mix_alpha is not None):
+        raise P2SError("--mix-layers and --mix-alpha go with --mix N (the number of variants per input)")
     _require_checkpoint(checkpoint)
     from p2s.apis.files import (
         MixSpec, check_output_folder, default_io_workers, list_inputs, make_output_folder, translate_files,
     )
 
     check_output_folder(output)  # before any work
-    if latents_only and mix:
-        raise P2SError("--latents-only writes no images, so it cannot go with --mix")
-    if not mix and (mix_layers is not None or mix_alpha is not None):
-        raise P2SError("--mix-layers and --mix-alpha go with --mix N (the number of variants per input)")
     inputs = list_inputs(input)
     unaligned: list[Path] = []
     if align:

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from p2s.alignment.ffhq import align_face
 from p2s.alignment.landmarks import LandmarkTable, load_landmarks
+from p2s.datasets.folders import open_rgb
 from p2s.utils.errors import P2SError
 
 __all__ = ["FaceSource", "align_paths", "aligned_names"]
@@ -27,15 +28,6 @@ def aligned_names(stem: str, faces: int) -> list[str]:
     if faces == 1:
         return [f"{stem}.png"]
     return [f"{stem}_face{k}.png" for k in range(faces)]
-
-
-def _open_rgb(path: Path) -> Image.Image:
-    try:
-        with Image.open(path) as handle:
-            handle.load()
-            return handle.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise P2SError(f"{path.name}: not a readable image ({err})") from None
 
 
 def align_paths(
@@ -63,7 +55,7 @@ def align_paths(
     """
     if (detector is None) == (landmarks is None):
         raise P2SError("align_paths needs exactly one of detector= and landmarks=")
-    from p2s.apis.files import save_png  # noqa: PLC0415 - the translate API is a heavier import
+    from p2s.apis.files import refuse_overwriting_inputs, save_png  # noqa: PLC0415 - a heavier import
 
     if landmarks is not None and not isinstance(landmarks, LandmarkTable):
         landmarks = load_landmarks(landmarks)
@@ -79,7 +71,7 @@ def align_paths(
     for raw in paths:
         path = Path(raw)
         try:
-            image = _open_rgb(path)
+            image = open_rgb(path)
             faces = source(image, path)
             if not faces:
                 raise P2SError(f"{path.name}: no face found")
@@ -99,6 +91,7 @@ def align_paths(
         else:
             for name, crop in zip(names, crops):
                 target = out_dir / name
+                refuse_overwriting_inputs(paths, [target])  # --output the input folder
                 save_png(np.asarray(crop), target)
                 taken[name] = path
                 written.append((path, target))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +48,18 @@ def make_output_folder(path: str | Path, option: str = "--output") -> Path:
     except OSError as err:
         raise P2SError(f"could not create the {option} folder '{path}': {err.strerror or err}") from None
     return path
+
+
+def refuse_overwriting_inputs(inputs: Sequence[str | Path], outputs: Iterable[Path]) -> None:
+    """Refuse, before anything is written, an output that would replace one of the
+    inputs (``--output`` the input folder): the input would be lost."""
+    sources = {Path(p).resolve(): Path(p) for p in inputs}
+    for out in outputs:
+        source = sources.get(Path(out).resolve())
+        if source is not None:
+            raise P2SError(
+                f"writing {out} would replace the input '{source}'; give another --output folder"
+            )
 
 
 def list_inputs(path: str | Path) -> list[Path]:
@@ -261,6 +273,9 @@ def translate_files(
     if mix:
         mix.check(translator.num_ws)  # before anything is written, not after the first batch
     check_compress_level(compress_level)
+    if not latents_only:
+        variants = [f"_mix{k}" for k in range(mix.count)] if mix else []
+        refuse_overwriting_inputs(inputs, (output / f"{p.stem}{v}.png" for p in inputs for v in ["", *variants]))
     report = TranslateReport()
     rng = np.random.RandomState(mix.seed) if mix else None
 

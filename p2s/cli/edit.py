@@ -91,7 +91,9 @@ def edit(
     from p2s.utils.weights import PSP_HOW_TO_GET, require_weight_file
 
     require_weight_file(checkpoint, "checkpoint", PSP_HOW_TO_GET)  # before seconds of imports
-    from p2s.apis.files import check_output_folder, default_io_workers, list_inputs, make_output_folder
+    from p2s.apis.files import (
+        check_output_folder, default_io_workers, list_inputs, make_output_folder, refuse_overwriting_inputs,
+    )
     from p2s.apis.translator import Translator
     from p2s.editing.directions import check_strength, load_direction
     from p2s.editing.editor import edit_files, patch_files
@@ -115,6 +117,9 @@ def edit(
     where = parse_box(box) if box is not None else None
     patch_image = open_patch(patch) if patch is not None else None
     inputs = list_inputs(input)
+    suffixes = (["_strip" if values is not None else "_edit"] if direction is not None else []) + (
+        ["_patched"] if patch is not None else [])
+    refuse_overwriting_inputs(inputs, (output / f"{p.stem}{suffix}.png" for p in inputs for suffix in suffixes))
     translator = Translator.from_checkpoint(checkpoint, device=device, resize_outputs=resize_outputs)
     vector = None
     if direction is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -10,6 +11,7 @@ import typer
 from rich.markup import escape
 
 from p2s.cli.common import err_console, progress_bar, user_errors
+from p2s.utils.errors import P2SError
 
 
 @user_errors
@@ -28,15 +30,20 @@ def project(
 
     require_weight_file(checkpoint, "checkpoint", PSP_HOW_TO_GET)  # before seconds of imports
     import numpy as np
-    from PIL import Image
 
-    from p2s.apis.files import check_output_folder, list_inputs, make_output_folder, save_npy, save_png
+    from p2s.apis.files import (
+        check_output_folder, list_inputs, make_output_folder, refuse_overwriting_inputs, save_npy, save_png,
+    )
     from p2s.apis.projector import Projector
     from p2s.apis.translator import Translator
+    from p2s.datasets.folders import open_rgb
     from p2s.datasets.transforms.official import normalize, pil_resize, to_tensor, tensors_to_uint8
 
     check_output_folder(output)  # before any work
     inputs = list_inputs(input)
+    refuse_overwriting_inputs(inputs, (output / f"{p.stem}.png" for p in inputs))
+    if not (lr > 0 and math.isfinite(lr)):
+        raise P2SError(f"--lr must be a positive number, got {lr}")
     if not no_lpips:
         from p2s.losses.lpips import resolve_trunk_weights
 
@@ -56,11 +63,10 @@ def project(
         job = bar.add_task("project", total=len(inputs) * steps)
         for path in inputs:
             try:
-                with Image.open(path) as handle:
-                    image = handle.convert("RGB")
-            except (OSError, SyntaxError, ValueError) as err:
+                image = open_rgb(path)
+            except P2SError as err:
                 failed.append(path)
-                err_console.print(f"[yellow]skipped[/] {escape(path.name)}: not a readable image ({err})")
+                err_console.print(f"[yellow]skipped[/] {escape(str(err))}", highlight=False, soft_wrap=True)
                 continue
             target = normalize(to_tensor(pil_resize(image, translator.model.pooled_size))).unsqueeze(0).to(translator.device)
             result = projector.project(target, on_step=lambda *_: bar.advance(job))

@@ -178,9 +178,11 @@ def interpolate(
 ) -> None:
     """Interpolate linearly in W+ between two encoded images."""
     _require_checkpoint(checkpoint)
-    from p2s.apis.files import check_output_folder, make_output_folder, save_png
+    from p2s.apis.files import check_output_folder, make_output_folder, refuse_overwriting_inputs, save_png
 
     check_output_folder(output)  # before any work
+    names = [f"frame_{k:03d}.png" for k in range(steps)] + ["strip.png"]
+    refuse_overwriting_inputs([image_a, image_b], (output / name for name in names))
     translator = _translator(checkpoint, device, resize_outputs, False)
     sources = [translator.task.prepare_source(translator.task.load_source(p)) for p in (image_a, image_b)]
     frames = translator.interpolate(sources[0], sources[1], steps).to_uint8()

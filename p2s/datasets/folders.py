@@ -32,6 +32,25 @@ def list_images(root: str | Path, role: str, how_to_get: str = "") -> list[Path]
     return files
 
 
+#: PIL modes whose conversion to 8-bit RGB keeps the picture (16-bit and float modes
+#: would saturate to white: they are refused instead)
+RGB_CONVERTIBLE_MODES = ("RGB", "RGBA", "L", "LA", "P", "PA", "CMYK", "YCbCr", "1", "LAB", "HSV")
+
+
+def open_rgb(path: str | Path) -> Image.Image:
+    """An image file as 8-bit RGB; unreadable files and 16-bit / float modes are one-line errors."""
+    path = Path(path)
+    try:
+        with Image.open(path) as handle:
+            handle.load()
+            if handle.mode not in RGB_CONVERTIBLE_MODES:
+                raise P2SError(f"{path.name}: mode {handle.mode} (16-bit or float) cannot be read as 8-bit RGB; "
+                               "save it as an 8-bit image")
+            return handle.convert("RGB")
+    except (OSError, SyntaxError, ValueError) as err:  # UnidentifiedImageError is an OSError
+        raise P2SError(f"{path.name}: not a readable image ({err})") from None
+
+
 def read_image(path: Path) -> Image.Image:
     try:
         with Image.open(path) as handle:

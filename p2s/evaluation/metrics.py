@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from p2s.datasets.folders import IMAGE_SUFFIXES
+from p2s.datasets.folders import IMAGE_SUFFIXES, open_rgb
 from p2s.utils.errors import P2SError
 
 __all__ = [
@@ -338,15 +338,6 @@ def pair_by_stem(pred_dir: str | Path, target_dir: str | Path) -> Pairing:
     )
 
 
-def _read_rgb(path: Path) -> Image.Image:
-    try:
-        with Image.open(path) as handle:
-            handle.load()
-            return handle.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise P2SError(f"{path.name}: not a readable image ({err})") from None
-
-
 def _to_tensor(image: Image.Image) -> torch.Tensor:
     array = np.asarray(image, dtype=np.float32) / 255.0
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
@@ -355,8 +346,8 @@ def _to_tensor(image: Image.Image) -> torch.Tensor:
 def load_pair(pred_path: str | Path, target_path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
     """Both images as ``[1, 3, H, W]`` in ``[0, 1]``; the prediction is resized (bicubic)
     to the target's size when they differ."""
-    pred = _read_rgb(Path(pred_path))
-    target = _read_rgb(Path(target_path))
+    pred = open_rgb(Path(pred_path))
+    target = open_rgb(Path(target_path))
     if pred.size != target.size:
         pred = pred.resize(target.size, Image.Resampling.BICUBIC)
     return _to_tensor(pred), _to_tensor(target)

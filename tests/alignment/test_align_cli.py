@@ -300,3 +300,12 @@ def test_detection_on_the_bundled_sample(tmp_path):
     else:
         error = one_line_error(result)
         assert str(home_dir) in error and "pass --landmarks FILE" in error
+
+
+def test_output_into_the_input_folder_never_replaces_an_input(photos):
+    folder, landmarks = photos
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    result = run("--input", folder, "--output", folder, "--landmarks", landmarks, "--size", "64")
+    assert result.exit_code == 2, result.output
+    assert "would replace the input" in " ".join(result.output.split())
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

@@ -477,6 +477,20 @@ def test_an_output_path_that_is_a_file_is_one_line(tiny, ckpt, pair_dir, tmp_pat
     assert blocker.read_text() == "keep me"
 
 
+@pytest.mark.parametrize("command", ["translate", "project", "interpolate"])
+def test_output_into_the_input_folder_never_replaces_an_input(tiny, ckpt, tmp_path, command):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tiny.write_rgb(folder / "a.png", seed=1, size=(20, 20))
+    tiny.write_rgb(folder / "frame_000.png", seed=2, size=(20, 20))
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    given = {"translate": ["--input", folder], "project": ["--input", folder, "--no-lpips", "--steps", "1"],
+             "interpolate": [folder / "a.png", folder / "frame_000.png", "--steps", "2"]}[command]
+    result = tiny.invoke(command, *given, "--checkpoint", ckpt("inversion"), "--output", folder, "--device", "cpu")
+    assert "would replace the input" in tiny.one_line_error(result)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
 def test_resize_factor_needs_a_superres_checkpoint(tiny, ckpt, pair_dir, tmp_path):
     result = _translate(tiny, ckpt("inversion"), pair_dir, tmp_path / "out", "--resize-factor", "8")
     line = tiny.one_line_error(result)

@@ -37,10 +37,24 @@ def user_errors(func: F) -> F:
                 warnings.showwarning = _one_line_warnings(warnings.showwarning)
                 return func(*args, **kwargs)
         except P2SError as err:
-            err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+            _print_error(str(err))
+            raise typer.Exit(code=2) from None
+        except OSError as err:  # the file system said no (permissions, a full or read-only disk, ...)
+            _print_error(_describe_os_error(err))
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _print_error(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def _describe_os_error(err: OSError) -> str:
+    """``Permission denied: 'work/x' (check the path and its permissions)`` from an OSError."""
+    what = err.strerror or str(err) or type(err).__name__
+    paths = " -> ".join(f"'{name}'" for name in (err.filename, err.filename2) if name is not None)
+    return f"{what}: {paths} (check the path, its permissions and free space)" if paths else what
 
 
 def _one_line_warnings(show_other: Callable[..., None]) -> Callable[..., None]:

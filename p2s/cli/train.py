@@ -32,9 +32,11 @@ def load_config(path: Path, overrides: list[str] | None):
     try:
         cfg = Config.fromfile(str(path))
     except ImportError as err:
-        raise P2SError(f"config '{path}': custom_imports failed ({err})") from None
-    except (SyntaxError, NameError, KeyError, TypeError) as err:
-        raise P2SError(f"config '{path}' is not valid: {type(err).__name__}: {err}") from None
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise P2SError(f"config '{path}': custom_imports failed ({first})") from None
+    except Exception as err:  # noqa: BLE001 - running a config file can raise anything
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise P2SError(f"config '{path}' is not valid: {type(err).__name__}: {first}") from None
     apply_overrides(cfg, overrides or [])
     return cfg
 
@@ -119,7 +121,7 @@ def train(
     resume: Annotated[bool, typer.Option(help="continue from the latest checkpoint in work_dir")] = False,
     load_from: Annotated[Optional[Path], typer.Option(help="initialise weights from this checkpoint")] = None,
     amp: Annotated[bool, typer.Option(help="bf16 autocast (needs CUDA)")] = False,
-    seed: Annotated[Optional[int], typer.Option(help="random seed (overrides randomness.seed)")] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, help="random seed (overrides randomness.seed)")] = None,
     launcher: Annotated[Launcher, typer.Option(help="'pytorch' under torchrun for DDP")] = Launcher.none,
 ) -> None:
     """Train a model described by CONFIG with MMEngine's Runner."""
@@ -129,11 +131,18 @@ def train(
     import p2s.engine  # noqa: F401  (wrappers and hooks MMEngine looks up in its own roots)
 
     cfg = load_config(config, overrides)
+    check_trainable(cfg, config)
     cfg.work_dir = str(work_dir or cfg.get("work_dir") or Path("work_dirs") / config.stem)
+    from p2s.apis.files import check_output_folder
+
+    check_output_folder(cfg.work_dir, "--work-dir")
     cfg.resume = resume
     if load_from is not None:
         if not load_from.is_file():
             raise P2SError(f"--load-from '{load_from}' does not exist")
+        from p2s.utils.checkpoint import load_checkpoint_file
+
+        load_checkpoint_file(load_from, "--load-from checkpoint")  # garbage is one line, before the Runner
         cfg.load_from = str(load_from)
     if amp:
         if not torch.cuda.is_available():
@@ -160,9 +169,30 @@ def train(
         except P2SError as err:
             raise P2SError(_clean(str(err))) from None
         except TypeError as err:
-            if "unexpected keyword argument" not in str(err):
+            if "unexpected keyword argument" in str(err):
+                raise P2SError(f"bad config option: {_clean(str(err))}") from None
+            if guard.started:
                 raise
-            raise P2SError(f"bad config option: {_clean(str(err))}") from None
+            raise P2SError(f"bad config value: {_clean(str(err))}") from None
+        except ValueError as err:  # before the first iteration: a value MMEngine or torch refuses
+            if guard.started:
+                raise
+            raise P2SError(f"bad config value: {_clean(str(err))}") from None
+
+
+#: what every training config must define
+REQUIRED_KEYS = ("model", "train_dataloader", "train_cfg", "optim_wrapper")
+
+
+def check_trainable(cfg, path: Path) -> None:
+    """A config that cannot train is one line, before anything is built."""
+    missing = [key for key in REQUIRED_KEYS if not cfg.get(key)]
+    if missing:
+        raise P2SError(f"config '{path}' has no {', '.join(missing)}: it is not a training config")
+    for key in ("max_iters", "max_epochs"):
+        value = cfg.train_cfg.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise P2SError(f"train_cfg.{key} must be a positive integer, got {value!r}")
 
 
 def check_datasets(cfg) -> None:
@@ -194,11 +224,17 @@ class _RunFolderGuard:
     def __enter__(self) -> _RunFolderGuard:
         return self
 
+    @property
+    def started(self) -> bool:
+        """Whether the run got past its first iteration (or resumed one).  Reads the built
+        loop only: ``Runner.iter`` would build it (and raise again) when it failed to build."""
+        loop = getattr(self.runner, "_train_loop", None)
+        return loop is not None and not isinstance(loop, dict) and loop.iter > 0
+
     def __exit__(self, kind, error, traceback) -> None:
         import shutil
 
-        started = self.runner is not None and self.runner.iter > 0
-        if not isinstance(error, P2SError) or started:
+        if not isinstance(error, P2SError) or self.started:
             return
         if self._made is not None:
             shutil.rmtree(self._made, ignore_errors=True)

@@ -455,6 +455,8 @@ def convert_ada_pickle(
     ``type``); ``converted_from`` records the source file, entry and ``conv_clamp``.
     """
     src, dst = Path(src), Path(dst)
+    if dst.resolve() == src.resolve():
+        raise P2SError(f"the output '{dst}' is the input pickle itself; write the .pt file elsewhere")
     data = read_ada_pickle(src)
     if key not in data:
         entries = ", ".join(str(k) for k in data)

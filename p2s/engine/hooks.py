@@ -106,8 +106,13 @@ class SafeCheckpointHook(Hook):
                 )
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
+            raise P2SError("the checkpoint to load holds no 'state_dict': it is not a p2s training checkpoint")
         for key in list(checkpoint):
             checkpoint[key] = from_weights_only_safe(checkpoint[key])
+        model = getattr(runner, "model", None)
+        if model is not None:
+            _check_fits(model.module if is_model_wrapper(model) else model, checkpoint["state_dict"])
 
     def _safe_entries(self, entries: dict, where: str) -> tuple[dict, set]:
         """Convert each entry; leave out (and report) the ones with no safe form."""
@@ -327,3 +332,21 @@ class ImageGridHook(Hook):
             path = Path(runner.log_dir) / self.out_dir / f"{prefix}iter_{step:06d}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(grid).save(path)
+
+
+def _check_fits(model, state_dict: dict) -> None:
+    """A checkpoint loaded into a run (``--load-from``, ``--resume``) must fit the model:
+    MMEngine loads leniently and would silently keep random weights where keys or shapes
+    differ.  Shapes must agree everywhere, and the encoder (what trains) must match key
+    for key; other parts (e.g. frozen loss networks of another recipe) may differ."""
+    from p2s.utils.checkpoint import describe_mismatch  # noqa: PLC0415
+
+    own = {k: v for k, v in model.state_dict().items() if not k.endswith("_extra_state")}  # not tensors of weights
+    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state_dict.items()
+             if not k.endswith("_extra_state")}
+    shapes = {k: v for k, v in state.items() if k in own and hasattr(v, "shape") and v.shape != own[k].shape}
+    encoder = [k for k in set(own) ^ set(state) if k.startswith("encoder.")]
+    if shapes or encoder:
+        relevant = {k: v for k, v in state.items() if k in shapes or k.startswith("encoder.")}
+        expected = {k: v for k, v in own.items() if k in shapes or k.startswith("encoder.")}
+        raise P2SError(f"the checkpoint to load does not fit this model: {describe_mismatch(expected, relevant)}")

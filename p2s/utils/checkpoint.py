@@ -11,12 +11,13 @@ import os
 import pickle
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from p2s.utils.atomic import atomic_output
+from p2s.utils.atomic import write_atomically
 from p2s.utils.errors import CheckpointMismatchError, P2SError
 from p2s.utils.weights import require_weight_file
 
@@ -52,9 +53,14 @@ def load_checkpoint_file(
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary sibling file, then rename it over ``path``."""
-    with atomic_output(path) as tmp:
-        torch.save(obj, tmp)
+    """``torch.save`` to a temporary sibling file, then rename it over ``path``; a file
+    system error (no permission, a folder or file in the way) is one line of error."""
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # an OSError here, not torch's RuntimeError
+            torch.save(obj, handle)
+
+    write_atomically(path, save)
 
 
 #: keys a file may lack without harm: PyTorch fills BatchNorm counters in on load

@@ -391,3 +391,22 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, case):
     assert len(errors) == 1, result.output
     assert ("not found" if case == "missing" else "refused to unpickle os.system") in errors[0]
     assert not (tmp_path / "o.pt").exists() and not (tmp_path / "MARKER").exists()
+
+
+@pytest.mark.parametrize("case", ["same file", "a folder", "under a file"])
+def test_cli_output_mistakes_are_one_line_and_keep_the_pickle(ada_pkl, tmp_path, case):
+    src = tmp_path / "in.pkl"
+    src.write_bytes(Path(ada_pkl[0]).read_bytes())
+    (tmp_path / "afolder").mkdir()
+    (tmp_path / "afile").write_text("x")
+    out = {"same file": src, "a folder": tmp_path / "afolder", "under a file": tmp_path / "afile" / "g.pt"}[case]
+    result = CliRunner().invoke(cli(), ["convert", "ada-pkl", str(src), str(out)])
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.output, result.output
+    expected = {"same file": "is the input pickle itself", "a folder": "Is a directory",
+                "under a file": "could not write"}[case]
+    assert expected in " ".join(result.output.split())
+    assert src.read_bytes() == Path(ada_pkl[0]).read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "afolder", "in.pkl"]
+    assert list((tmp_path / "afolder").iterdir()) == []

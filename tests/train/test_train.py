@@ -116,6 +116,9 @@ def test_resume_continues_exactly(tiny_configs, train_data, tmp_path):
     ("unknown type 'L3Loss' at model.losses.l2. Did you mean 'L2Loss'", ["model.losses.l2.type=L3Loss"]),
     ("unknown type 'Rangr' at optim_wrapper.optimizer. Did you mean 'Ranger'", ["optim_wrapper.optimizer.type=Rangr"]),
     ("StyleGAN2 weights not found at '/nonexistent/g.pt'", ["model.generator.weights=/nonexistent/g.pt"]),
+    ("bad config value: model should be a nn.Module object or dict, but got 5", ["model=5"]),
+    ("bad config value: batch_size should be a positive integer value", ["train_dataloader.batch_size=0"]),
+    ("train_cfg.max_iters must be a positive integer, got -5", ["train_cfg.max_iters=-5"]),
 ])
 def test_user_errors_are_one_line(expected, overrides, tiny_configs, train_data, tmp_path):
     base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
@@ -195,3 +198,37 @@ def test_two_process_gloo_training_keeps_replicas_identical(tiny_configs, train_
     assert digests[0] == digests[1]
     assert digests[0]["world_size"] == 2 and digests[0]["wrapped"]
     assert (tmp_path / "w" / "iter_3.pth").is_file()
+
+
+@pytest.mark.parametrize("case", ["text file", "list", "other encoder", "work dir is a file"])
+def test_load_from_and_work_dir_mistakes_are_one_line(case, tiny_configs, train_data, tmp_path):
+    base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
+    tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py", max_iters=1)
+    work = tmp_path / "runs" / "w"
+    args = ["--work-dir", work]
+    if case == "text file":
+        (tmp_path / "x.pt").write_text("hello")
+        args += ["--load-from", tmp_path / "x.pt"]
+        expected = "--load-from checkpoint"
+    elif case == "list":
+        torch.save([1, 2], tmp_path / "x.pt")
+        args += ["--load-from", tmp_path / "x.pt"]
+        expected = "holds no 'state_dict': it is not a p2s training checkpoint"
+    elif case == "other encoder":  # a checkpoint whose encoder differs (one key gone, one reshaped)
+        assert _invoke("train", tiny, "--work-dir", tmp_path / "first").exit_code == 0
+        ckpt = torch.load(tmp_path / "first" / "iter_1.pth", weights_only=True)
+        keys = [k for k in ckpt["state_dict"] if k.startswith("encoder.")]
+        ckpt["state_dict"].pop(keys[0])
+        ckpt["state_dict"][keys[1]] = torch.zeros(1, 2, 3)
+        torch.save(ckpt, tmp_path / "other.pth")
+        args += ["--load-from", tmp_path / "other.pth"]
+        expected = "the checkpoint to load does not fit this model: 1 missing"
+    else:
+        (tmp_path / "runs").mkdir()
+        work.write_text("a file")
+        expected = "--work-dir"
+    result = _invoke("train", tiny, *args)
+    assert result.exit_code == 2, result.output
+    assert expected in " ".join(result.output.split()) and "Traceback" not in result.output, result.output
+    assert len([line for line in result.output.splitlines() if line.startswith("error:")]) == 1, result.output
+    assert case == "work dir is a file" or not (tmp_path / "runs").exists()

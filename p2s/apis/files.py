@@ -23,7 +23,7 @@ from p2s.apis.translator import Translator
 from p2s.datasets.folders import IMAGE_SUFFIXES
 from p2s.datasets.transforms.official import tensors_to_uint8
 from p2s.tasks.base import SourceImageError
-from p2s.utils.atomic import write_atomically
+from p2s.utils.atomic import TMP_SUFFIX, write_atomically
 from p2s.utils.errors import P2SError
 
 
@@ -47,6 +47,12 @@ def make_output_folder(path: str | Path, option: str = "--output") -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise P2SError(f"could not create the {option} folder '{path}': {err.strerror or err}") from None
+    probe = path / f".p2s-write-test-{os.getpid()}{TMP_SUFFIX}"
+    try:  # a read-only folder is found now, not after the whole model run
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise P2SError(f"cannot write in the {option} folder '{path}': {err.strerror or err}") from None
     return path
 
 

@@ -147,6 +147,10 @@ class IRSEBackbone(BaseBackbone):
         """Load a TreB1eN-layout file; strict for the parts this backbone has."""
         state = load_checkpoint_file(path, "IR-SE weights", IRSE50_HOW_TO_GET)
         state = state.get("state_dict", state) if isinstance(state, dict) else state
+        if not isinstance(state, dict):
+            raise CheckpointMismatchError(
+                f"IR-SE weights '{path}' hold a {type(state).__name__}, not a state dict. {IRSE50_HOW_TO_GET}"
+            )
         load_backbone_state(self, state, source=f"IR-SE weights '{path}'")
 
 

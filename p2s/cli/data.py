@@ -33,8 +33,8 @@ def synthfaces(
 
     if n < 1:
         raise P2SError(f"--n must be >= 1, got {n}")
-    if size < 16:
-        raise P2SError(f"--size must be >= 16 pixels, got {size}")
+    if not 16 <= size <= 4096:
+        raise P2SError(f"--size must be 16 to 4096 pixels, got {size}")
     if seed < 0 or start < 0:
         raise P2SError(f"--seed and --start must be >= 0, got {seed} and {start}")
     if workers is not None and workers < 1:

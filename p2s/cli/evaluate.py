@@ -14,6 +14,7 @@ from rich.table import Table
 
 from p2s.cli.common import err_console, progress_bar, user_errors
 from p2s.utils.atomic import write_atomically
+from p2s.utils.errors import P2SError
 
 DEFAULT_METRICS = "mse,psnr,ssim,lpips"
 _SHOWN_NAMES = 5
@@ -86,6 +87,8 @@ def evaluate(
             pairing.pairs, functions, device=device, on_error=report, on_pair=lambda _: bar.advance(job)
         )
     evaluated = len(pairing.pairs) - len(failed)
+    if not evaluated:
+        raise P2SError(f"none of the {len(pairing.pairs)} pair(s) could be read ({_names(failed)}); nothing to report")
     table = Table(title=f"{evaluated} pair(s): {escape(str(pred))} vs {escape(str(target))}")
     table.add_column("metric")
     table.add_column("mean", justify="right")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -64,7 +65,7 @@ def translate(
     mix: Annotated[int, typer.Option(min=0, help="style-mixing variants per input (<stem>_mix<k>.png)")] = 0,
     mix_layers: Annotated[Optional[str], typer.Option(help="W+ rows to inject, e.g. 8-17 (default: fine rows)")] = None,
     mix_alpha: Annotated[Optional[float], typer.Option(help="blend weight of the injected rows (default: replace)")] = None,
-    seed: Annotated[int, typer.Option(help="seed of the random z used for --mix")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="seed of the random z used for --mix")] = 0,
     precision: Annotated[Precision, typer.Option(help="fp32 (exact, as the official code) or bf16 (GPU)")] = Precision.fp32,
     iterations: Annotated[Optional[int], typer.Option(min=1, help="refinement steps of iterative (ReStyle) checkpoints")] = None,
     compile: Annotated[CompileMode, typer.Option(
@@ -84,6 +85,8 @@ def translate(
         raise P2SError("--latents-only writes no images, so it cannot go with --mix")
     if not mix and (mix_layers is not None or mix_alpha is not None):
         raise P2SError("--mix-layers and --mix-alpha go with --mix N (the number of variants per input)")
+    if mix_alpha is not None and not math.isfinite(mix_alpha):
+        raise P2SError(f"--mix-alpha must be a finite number, got {mix_alpha}")
     _require_checkpoint(checkpoint)
     from p2s.apis.files import (
         MixSpec, check_output_folder, default_io_workers, list_inputs, make_output_folder, translate_files,
@@ -113,6 +116,8 @@ def translate(
         spec = MixSpec(count=mix, layers=layers, alpha=mix_alpha, seed=seed)
         spec.check(translator.num_ws)
     make_output_folder(output)
+    if save_latents or latents_only:
+        make_output_folder(output / "latents", "--output latents")
     if compile is not CompileMode.none:
         err_console.print(f"--compile {compile.value}: the first batch of each size compiles the model first "
                           "(minutes on a CPU)", highlight=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -75,8 +76,15 @@ def _check_pack_options(name: str, kind: str, generator: Optional[str], source: 
     from p2s.utils.errors import P2SError
     from p2s.zoo import catalogue
 
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name):
+        raise P2SError(f"--name must be lower-case letters, digits, '.', '_' or '-' (e.g. synthfaces-seg2face), got {name!r}")
     if kind not in ("translation", "generator"):
         raise P2SError(f"--kind must be translation or generator, got {kind!r}")
+    from p2s.synthfaces.generate import FOLDERS
+
+    for option, folder in (("--source", source), ("--target", target)):
+        if folder is not None and folder not in FOLDERS:
+            raise P2SError(f"{option} names a synthetic-face folder ({', '.join(FOLDERS)}), got {folder!r}")
     if kind == "translation" and not generator:
         raise P2SError("--generator is needed: the shipped generator this encoder was trained with")
     if kind == "translation" and bool(source) != bool(target):

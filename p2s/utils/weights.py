@@ -27,6 +27,11 @@ def require_weight_file(path: str | os.PathLike, what: str = "checkpoint", how_t
     resolved = zoo.resolve(path)
     if resolved.is_file():
         return resolved
+    if resolved.is_dir():
+        raise MissingWeightsError(f"{what} '{path}' is a folder, not a file; give the weight file itself")
+    if str(path) in zoo.catalogue():
+        raise MissingWeightsError(f"shipped model '{path}' is listed but its file {resolved} is missing; "
+                                  "reinstall p2s (pip install -e .) to restore it")
     how = how_to_get or "Check the path (nothing is downloaded)."
     if len(resolved.parts) == 1 and not resolved.suffix and zoo.names():
         how += f" '{resolved}' is not a shipped model either (shipped: {', '.join(zoo.names())})."

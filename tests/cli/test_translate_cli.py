@@ -633,3 +633,32 @@ def test_translate_align_with_landmarks(tiny, ckpt, tmp_path):
     result = tiny.invoke("translate", "--checkpoint", ckpt("inversion"), "--input", photo.parent, "--output", out,
                          "--landmarks", marks)
     assert result.exit_code == 2 and "go with --align" in tiny.one_line_error(result)
+
+
+def test_a_folder_given_as_checkpoint_and_a_read_only_output_are_one_line(tiny, ckpt, pair_dir, tmp_path, monkeypatch):
+    line = tiny.one_line_error(_translate(tiny, tmp_path, pair_dir, tmp_path / "out"))
+    assert f"checkpoint '{tmp_path}' is a folder, not a file" in line
+    import pathlib
+
+    real_touch = pathlib.Path.touch
+
+    def refuse(self, *args, **kwargs):  # a read-only folder (root ignores chmod, so pretend)
+        if self.name.startswith(".p2s-write-test-"):
+            raise PermissionError(1, "Operation not permitted", str(self))
+        return real_touch(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "touch", refuse)
+    line = tiny.one_line_error(_translate(tiny, ckpt("inversion"), pair_dir, tmp_path / "ro"))
+    assert f"cannot write in the --output folder '{tmp_path / 'ro'}': Operation not permitted" in line
+    assert list((tmp_path / "ro").iterdir()) == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--mix", "1", "--seed", "-1"], "Invalid value for '--seed'"),
+    (["--mix", "1", "--mix-alpha", "nan"], "--mix-alpha must be a finite number"),
+])
+def test_bad_mix_values_are_refused_before_writing(tiny, ckpt, pair_dir, tmp_path, args, message):
+    result = tiny.invoke("translate", "--checkpoint", ckpt("inversion"), "--input", pair_dir,
+                         "--output", tmp_path / "out", "--device", "cpu", *args)
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "out").exists()

@@ -135,3 +135,24 @@ def test_unreadable_image_is_reported_and_exit_1(same_folders):
     text = flat(result.output)
     assert "skipped b.png: not a readable image" in text and "1 pair(s) could not be read: b" in text
     assert "2 pair(s)" in text
+
+
+def test_nothing_readable_is_an_error_and_writes_no_json(same_folders, tmp_path):
+    pred, target = same_folders
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for path in pred.iterdir():
+        (broken / path.name).write_bytes(b"not an image")
+    out = tmp_path / "m.json"
+    line = one_line_error(run("--pred", broken, "--target", target, "--metrics", "mse", "--json", out))
+    assert "could be read" in line and "nothing to report" in line
+    assert not out.exists()
+
+
+def test_id_weights_that_are_not_a_state_dict_are_one_line(same_folders, tmp_path):
+    import torch
+
+    pred, target = same_folders
+    torch.save([1, 2], tmp_path / "list.pt")
+    line = one_line_error(run("--pred", pred, "--target", target, "--metrics", "id", "--id-weights", tmp_path / "list.pt"))
+    assert "hold a list, not a state dict" in line

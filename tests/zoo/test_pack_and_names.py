@@ -164,3 +164,21 @@ def test_a_shipped_file_changed_after_packing_is_refused_by_name(tiny, tiny_zoo)
                                        r"\(sha256 differs\)"):
         load_checkpoint_file("tiny-generator")
     assert isinstance(load_checkpoint_file(out), dict)  # a path is a path: no catalogue to check against
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--name", "../../escape"], "--name must be lower-case letters"),
+    (["--name", ""], "--name must be lower-case letters"),
+    (["--name", "a/b"], "--name must be lower-case letters"),
+    (["--name", "ok", "--source", "nope", "--target", "images"], "--source names a synthetic-face folder"),
+])
+def test_pack_refuses_names_and_folders_before_writing(tiny, tiny_zoo, args, message):
+    from typer.testing import CliRunner
+
+    from p2s.cli.main import app
+
+    _, trained, _ = _tiny_files(tiny, tiny_zoo)
+    result = CliRunner().invoke(app, ["zoo", "pack", str(trained), "--generator", "x", *args])
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+    assert list((tiny_zoo / "weights").iterdir()) == [] and not (tiny_zoo / "catalogue.json").exists()
+    assert sorted(p.name for p in tiny_zoo.iterdir()) == ["gen.pt", "trained.pth", "weights"]

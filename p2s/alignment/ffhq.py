@@ -185,6 +185,14 @@ def align_face(
     image = image.convert("RGB")
     quad = ffhq_quad(landmarks)
     quad_size = math.hypot(*(quad[3] - quad[0]))
+    extent = max(image.size)
+    # wrong coordinates (and a padded crop that would not fit in memory): refuse them
+    where = f"a {quad_size:.0f}-px face for a {image.width}x{image.height} image"
+    if not np.isfinite(quad).all() or quad.min() < -2 * extent or quad.max() > 3 * extent:
+        raise P2SError(f"the face lies outside the image ({where}); check that the landmarks are this "
+                       "image's pixel coordinates")
+    if quad_size > 4 * extent:
+        raise P2SError(f"the landmarks describe {where}; check that they are this image's pixel coordinates")
 
     # 1. pre-shrink big faces (integer factor, as FFHQ); the quad follows the pixel grid
     shrink = int(math.floor(quad_size / size * 0.5))

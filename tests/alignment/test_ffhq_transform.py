@@ -167,3 +167,13 @@ def test_numpy_input_and_grey_images():
 def test_a_face_outside_the_image_is_an_error():
     with pytest.raises(P2SError, match="outside the image"):
         align_face(Image.new("RGB", (100, 100)), CANONICAL + 5000, 64)
+
+
+@pytest.mark.parametrize("scale, shift", [(1e7, 0.0), (1.0, 1e9), (3000.0, 0.0)])
+def test_landmarks_far_off_the_image_are_one_line_not_a_huge_crop(scale, shift):
+    from p2s.utils.errors import P2SError
+
+    image = np.zeros((64, 64, 3), np.uint8)
+    points = (np.array([[24, 28], [40, 28], [32, 36], [26, 46], [38, 46]], float) - 32) * scale + 32 + shift
+    with pytest.raises(P2SError, match=r"for a 64x64 image.*check that (they|the landmarks) are this image's pixel"):
+        align_face(image, points, size=32)

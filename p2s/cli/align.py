@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from p2s.cli.common import err_console, progress_bar, user_errors
+from p2s.cli.common import err_console, print_skipped, progress_bar, user_errors
 from p2s.utils.errors import P2SError
 
 
@@ -49,7 +49,7 @@ def align(
 
     def report(path: Path, message: str) -> None:
         failed.append(path)
-        err_console.print(f"[yellow]skipped[/] {escape(message)}", highlight=False)
+        print_skipped(message)
 
     with progress_bar() as bar:
         job = bar.add_task("align", total=len(inputs))

@@ -46,6 +46,11 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def print_skipped(message: str, label: str = "skipped") -> None:
+    """One unusable input, on one line however long (not wrapped at 80 columns in logs)."""
+    err_console.print(f"[yellow]{label}[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def _print_error(message: str) -> None:
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 

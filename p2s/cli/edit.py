@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from p2s.cli.common import err_console, parse_layers, progress_bar, user_errors
+from p2s.cli.common import err_console, parse_layers, print_skipped, progress_bar, user_errors
 from p2s.utils.errors import P2SError
 
 directions_app = typer.Typer(no_args_is_help=True, help="Make latent editing directions.")
@@ -136,7 +136,7 @@ def edit(
         if path in reported:  # the patch pass meets the same unreadable file again
             return
         reported.add(path)
-        err_console.print(f"[yellow]skipped[/] {escape(message)}", highlight=False)
+        print_skipped(message)
 
     reports = []
     with progress_bar() as bar:

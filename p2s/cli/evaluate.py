@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from p2s.cli.common import err_console, progress_bar, user_errors
+from p2s.cli.common import err_console, print_skipped, progress_bar, user_errors
 from p2s.utils.atomic import write_atomically
 from p2s.utils.errors import P2SError
 
@@ -79,7 +79,7 @@ def evaluate(
 
     def report(stem: str, message: str) -> None:
         failed.append(stem)
-        err_console.print(f"[yellow]skipped[/] {escape(message)}", highlight=False)
+        print_skipped(message)
 
     with progress_bar() as bar:
         job = bar.add_task("evaluate", total=len(pairing.pairs))

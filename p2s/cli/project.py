@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from p2s.cli.common import err_console, progress_bar, user_errors
+from p2s.cli.common import err_console, print_skipped, progress_bar, user_errors
 from p2s.utils.errors import P2SError
 
 
@@ -66,7 +66,7 @@ def project(
                 image = open_rgb(path)
             except P2SError as err:
                 failed.append(path)
-                err_console.print(f"[yellow]skipped[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+                print_skipped(str(err))
                 continue
             target = normalize(to_tensor(pil_resize(image, translator.model.pooled_size))).unsqueeze(0).to(translator.device)
             result = projector.project(target, on_step=lambda *_: bar.advance(job))

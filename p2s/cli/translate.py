@@ -11,7 +11,7 @@ import numpy as np
 import typer
 from rich.markup import escape
 
-from p2s.cli.common import err_console, parse_layers, progress_bar, user_errors
+from p2s.cli.common import err_console, parse_layers, print_skipped, progress_bar, user_errors
 from p2s.utils.errors import P2SError
 
 
@@ -130,7 +130,7 @@ def translate(
             batch_size=batch_size,
             save_latents=save_latents,
             mix=spec,
-            on_error=lambda path, msg: err_console.print(f"[yellow]skipped[/] {escape(msg)}", highlight=False),
+            on_error=lambda path, msg: print_skipped(msg),
             on_batch=lambda n: bar.advance(job, n),
             workers=default_io_workers() if workers is None else workers,
             compress_level=png_compression,
@@ -163,7 +163,7 @@ def _align_first(inputs, folder: Path, detector_dir, landmarks) -> tuple[list[Pa
 
     def report(path: Path, message: str) -> None:
         failed.append(path)
-        err_console.print(f"[yellow]not aligned[/] {escape(message)}", highlight=False)
+        print_skipped(message, "not aligned")
 
     written = align_paths(inputs, folder, size=256, detector=detector, landmarks=table, on_error=report)
     if not written:

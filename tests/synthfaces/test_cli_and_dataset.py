@@ -42,7 +42,8 @@ def test_cli_writes_the_layout_and_reports_speed(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--n", "0"], "--n must be >= 1"),
-    (["--n", "2", "--size", "8"], "--size must be >= 16"),
+    (["--n", "2", "--size", "8"], "--size must be 16 to 4096 pixels, got 8"),
+    (["--n", "2", "--size", "100000"], "--size must be 16 to 4096 pixels, got 100000"),
     (["--n", "2", "--workers", "0"], "--workers must be >= 1"),
 ])
 def test_cli_errors_are_one_line(tmp_path, args, message):

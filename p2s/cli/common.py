@@ -46,6 +46,13 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def require_checkpoint(checkpoint) -> None:
+    """Refuse a missing translation checkpoint before the seconds of importing the models."""
+    from p2s.utils.weights import PSP_HOW_TO_GET, require_weight_file
+
+    require_weight_file(checkpoint, "checkpoint", PSP_HOW_TO_GET)
+
+
 def print_skipped(message: str, label: str = "skipped") -> None:
     """One unusable input, on one line however long (not wrapped at 80 columns in logs)."""
     err_console.print(f"[yellow]{label}[/] {escape(message)}", highlight=False, soft_wrap=True)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from p2s.cli.common import err_console, parse_layers, print_skipped, progress_bar, user_errors
+from p2s.cli.common import err_console, parse_layers, print_skipped, progress_bar, require_checkpoint, user_errors
 from p2s.utils.errors import P2SError
 
 directions_app = typer.Typer(no_args_is_help=True, help="Make latent editing directions.")
@@ -88,9 +88,7 @@ def edit(
 ) -> None:
     """Edit images in W+: encode, move along a direction (InterFaceGAN .npy or GANSpace),
     decode; or paste a patch and re-encode it into a realistic face."""
-    from p2s.utils.weights import PSP_HOW_TO_GET, require_weight_file
-
-    require_weight_file(checkpoint, "checkpoint", PSP_HOW_TO_GET)  # before seconds of imports
+    require_checkpoint(checkpoint)  # before seconds of imports
     from p2s.apis.files import (
         check_output_folder, default_io_workers, list_inputs, make_output_folder, refuse_overwriting_inputs,
     )

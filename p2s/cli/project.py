@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from p2s.cli.common import err_console, print_skipped, progress_bar, user_errors
+from p2s.cli.common import err_console, print_skipped, progress_bar, require_checkpoint, user_errors
 from p2s.utils.errors import P2SError
 
 
@@ -26,9 +26,7 @@ def project(
     device: Annotated[Optional[str], typer.Option(help="cpu or cuda")] = None,
 ) -> None:
     """Fit W+ codes to images by gradient descent (L2 + LPIPS), from the mean latent."""
-    from p2s.utils.weights import PSP_HOW_TO_GET, require_weight_file
-
-    require_weight_file(checkpoint, "checkpoint", PSP_HOW_TO_GET)  # before seconds of imports
+    require_checkpoint(checkpoint)  # before seconds of imports
     import numpy as np
 
     from p2s.apis.files import (

@@ -11,7 +11,7 @@ import numpy as np
 import typer
 from rich.markup import escape
 
-from p2s.cli.common import err_console, parse_layers, print_skipped, progress_bar, user_errors
+from p2s.cli.common import err_console, parse_layers, print_skipped, progress_bar, require_checkpoint, user_errors
 from p2s.utils.errors import P2SError
 
 
@@ -35,13 +35,6 @@ def _translator(checkpoint: Path, device: Optional[str], resize_outputs: bool, r
         checkpoint, device=device, resize_outputs=resize_outputs, randomize_noise=randomize_noise,
         precision=precision, compile_mode=compile_mode, **task_options
     )
-
-
-def _require_checkpoint(checkpoint: Path) -> None:
-    """Refuse a missing checkpoint before the seconds of importing the models."""
-    from p2s.utils.weights import PSP_HOW_TO_GET, require_weight_file
-
-    require_weight_file(checkpoint, "checkpoint", PSP_HOW_TO_GET)
 
 
 def _task_options(resize_factor: Optional[int]) -> dict:
@@ -87,7 +80,7 @@ def translate(
         raise P2SError("--mix-layers and --mix-alpha go with --mix N (the number of variants per input)")
     if mix_alpha is not None and not math.isfinite(mix_alpha):
         raise P2SError(f"--mix-alpha must be a finite number, got {mix_alpha}")
-    _require_checkpoint(checkpoint)
+    require_checkpoint(checkpoint)
     from p2s.apis.files import (
         MixSpec, check_output_folder, default_io_workers, list_inputs, make_output_folder, translate_files,
     )
@@ -182,7 +175,7 @@ def interpolate(
     resize_outputs: Annotated[bool, typer.Option(help="pool frames to 256x256")] = False,
 ) -> None:
     """Interpolate linearly in W+ between two encoded images."""
-    _require_checkpoint(checkpoint)
+    require_checkpoint(checkpoint)
     from p2s.apis.files import check_output_folder, make_output_folder, refuse_overwriting_inputs, save_png
 
     check_output_folder(output)  # before any work

@@ -8,6 +8,10 @@ transfer every ``flush_interval`` iterations (by default the logger's interval),
 always before anything reads them: logging, validation, checkpoints, the end of
 training.  The history is the same value by value, only delivered later.
 
+A loss that is NaN or infinite stops the run at that flush (``stop_on_nonfinite``), with
+one line naming the term and the iteration: because checkpoints flush first, a
+diverged run never writes a checkpoint from its broken weights over a good one.
+
 Config (``configs/_base_/default_runtime.py`` uses it)::
 
     default_hooks = dict(runtime_info=dict(type='DeferredRuntimeInfoHook'))
@@ -15,10 +19,13 @@ Config (``configs/_base_/default_runtime.py`` uses it)::
 
 from __future__ import annotations
 
+import math
+
 import torch
 from mmengine.hooks import LoggerHook, RuntimeInfoHook
 
 from p2s.registry import HOOKS
+from p2s.utils.errors import P2SError
 
 
 @HOOKS.register_module()
@@ -28,12 +35,16 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
     Args:
         flush_interval: iterations between transfers; ``None`` follows the
             ``LoggerHook`` interval (the first iteration a logger could print).
+        stop_on_nonfinite: raise :class:`P2SError` when a ``loss*`` value is NaN or
+            infinite (checked on the host copy: no extra sync).
     """
 
-    def __init__(self, flush_interval: int | None = None) -> None:
+    def __init__(self, flush_interval: int | None = None, stop_on_nonfinite: bool = True) -> None:
         super().__init__()
         self.flush_interval = flush_interval
-        self._pending: list[dict[str, torch.Tensor | float]] = []
+        self.stop_on_nonfinite = stop_on_nonfinite
+        #: (iteration, 1-based; its outputs) not yet handed to the message hub
+        self._pending: list[tuple[int, dict[str, torch.Tensor | float]]] = []
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
@@ -44,7 +55,7 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs: dict | None = None) -> None:
         if outputs:
             self._pending.append(
-                {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in outputs.items()}
+                (runner.iter + 1, {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in outputs.items()})
             )
         # iteration n + 1 just finished; LoggerHook prints when (n + 1) % interval == 0
         if (runner.iter + 1) % max(int(self.flush_interval), 1) == 0:
@@ -55,12 +66,18 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        tensors = [v for row in pending for v in row.values() if isinstance(v, torch.Tensor)]
+        tensors = [v for _, row in pending for v in row.values() if isinstance(v, torch.Tensor)]
         if tensors:  # one device-to-host copy for the whole interval
             host = iter(torch.stack([t.float().reshape(()) for t in tensors]).cpu().tolist())
-        for row in pending:
+        for iteration, row in pending:
             for key, value in row.items():
                 scalar = next(host) if isinstance(value, torch.Tensor) else value
+                if self.stop_on_nonfinite and key.startswith("loss") and _not_finite(scalar):
+                    raise P2SError(
+                        f"training diverged: {key} is {scalar} at iteration {iteration}; "
+                        "no checkpoint was written from it (lower the learning rate or check the data, "
+                        "then --resume from the last checkpoint)"
+                    )
                 runner.message_hub.update_scalar(f"train/{key}", scalar)
 
     def before_val(self, runner) -> None:
@@ -73,3 +90,7 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
     def after_train(self, runner) -> None:
         self.flush(runner)
         super().after_train(runner)
+
+
+def _not_finite(value) -> bool:
+    return isinstance(value, (int, float)) and not math.isfinite(value)

@@ -60,3 +60,29 @@ def test_shipped_runtime_uses_the_deferred_hook():
     root = Path(__file__).resolve().parents[2]
     cfg = Config.fromfile(str(root / "configs" / "_base_" / "default_runtime.py"))
     assert cfg.default_hooks.runtime_info.type == "DeferredRuntimeInfoHook"
+
+
+def test_a_nonfinite_loss_stops_before_a_checkpoint_is_written():
+    import pytest
+
+    from p2s.utils.errors import P2SError
+
+    runner = _runner("deferred_nan")
+    hook = DeferredRuntimeInfoHook(flush_interval=100)
+    for i, value in enumerate([1.0, 0.5, float("nan"), 0.4]):
+        runner.iter = i
+        hook.after_train_iter(runner, i, outputs=dict(loss=torch.tensor(value), loss_l2=torch.tensor(0.1)))
+    with pytest.raises(P2SError, match=r"training diverged: loss is nan at iteration 3;"):
+        hook.before_save_checkpoint(runner, {})  # the save is refused: the hook raises first
+    assert _history(runner) == [1.0, 0.5]  # the values before the bad one are kept
+
+
+def test_nonfinite_values_of_other_scalars_and_the_switch_off_pass():
+    runner = _runner("deferred_nan_off")
+    hook = DeferredRuntimeInfoHook(flush_interval=100, stop_on_nonfinite=False)
+    hook.after_train_iter(runner, 0, outputs=dict(loss=torch.tensor(float("inf"))))
+    hook.flush(runner)
+    assert _history(runner) == [float("inf")]
+    strict = DeferredRuntimeInfoHook(flush_interval=100)
+    strict.after_train_iter(runner, 1, outputs=dict(grad_norm=torch.tensor(float("nan")), loss=torch.tensor(1.0)))
+    strict.flush(runner)  # only loss terms stop the run

@@ -232,3 +232,17 @@ def test_load_from_and_work_dir_mistakes_are_one_line(case, tiny_configs, train_
     assert expected in " ".join(result.output.split()) and "Traceback" not in result.output, result.output
     assert len([line for line in result.output.splitlines() if line.startswith("error:")]) == 1, result.output
     assert case == "work dir is a file" or not (tmp_path / "runs").exists()
+
+
+def test_a_diverged_run_stops_with_one_line_and_no_broken_checkpoint(tiny_configs, train_data, tmp_path):
+    base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
+    tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py", max_iters=6, interval=2,
+                                          optimizer=dict(type="Adam", lr=1e30))  # the second step is NaN
+    work = tmp_path / "work"
+    result = _invoke("train", tiny, "--work-dir", work)
+    assert result.exit_code == 2, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("error: training diverged: loss") and "at iteration 2;" in last, result.output
+    assert "Traceback" not in result.output
+    assert not list(work.glob("iter_*.pth")), "a checkpoint was written from the diverged weights"
+    assert list(work.glob("*/*.log")), "the run's log is kept for the post-mortem"

@@ -366,6 +366,19 @@ def test_state_dict_with_a_wrong_shape(tiny, ckpt, pair_dir, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_checkpoint_with_nan_weights_is_one_line(tiny, ckpt, pair_dir, tmp_path):
+    payload = torch.load(ckpt("inversion"), map_location="cpu", weights_only=True)
+    payload["state_dict"]["decoder.convs.1.conv.weight"][0, 0, 0, 0, 0] = float("nan")
+    payload["state_dict"]["encoder.latlayer1.bias"][3] = float("inf")
+    bad = tmp_path / "diverged.pt"
+    torch.save(payload, bad)
+    result = _translate(tiny, bad, pair_dir, tmp_path / "out")
+    line = tiny.one_line_error(result)
+    assert "has NaN or infinite values in 'decoder.convs.1.conv.weight' (and 1 more tensors)" in line, line
+    assert "use an earlier checkpoint" in line
+    assert not (tmp_path / "out").exists()
+
+
 def _touch_marker(path: str) -> None:
     Path(path).write_text("pickled code ran")
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -11,12 +13,16 @@ from torch.utils.data import Dataset
 
 from p2s.registry import DATASETS, TASKS
 from p2s.utils.build import build
-from p2s.utils.errors import P2SError
+from p2s.utils.errors import P2SError, P2SWarning, SourceImageError
 
 if TYPE_CHECKING:
     from p2s.tasks.base import TaskAdapter
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+#: unreadable files in a row after which a training data set gives up: then the data,
+#: not one file, is broken
+MAX_UNREADABLE_IN_A_ROW = 8
+T = TypeVar("T")
 
 
 def list_images(root: str | Path, role: str, how_to_get: str = "") -> list[Path]:
@@ -51,13 +57,29 @@ def open_rgb(path: str | Path) -> Image.Image:
         raise P2SError(f"{path.name}: not a readable image ({err})") from None
 
 
-def read_image(path: Path) -> Image.Image:
+def read_image(path: str | Path, shown: str | None = None) -> Image.Image:
+    """The decoded image in its own mode; an unreadable file is a :class:`SourceImageError`
+    naming ``shown`` (default: the whole path)."""
     try:
         with Image.open(path) as handle:
             handle.load()
             return handle.copy()
-    except (OSError, SyntaxError, ValueError) as err:
-        raise P2SError(f"{path}: not a readable image ({err})") from None
+    except (OSError, SyntaxError, ValueError) as err:  # UnidentifiedImageError is an OSError
+        raise SourceImageError(f"{shown or path}: not a readable image ({err})") from None
+
+
+def first_readable(load: Callable[[int], T], index: int, count: int) -> T:
+    """``load(index)``; when that file cannot be used (:class:`SourceImageError`), the next
+    index that can, with one :class:`P2SWarning` per file skipped: a corrupt image among
+    70,000 does not end a day-long training run.  Eight unusable files in a row are an error."""
+    for step in range(MAX_UNREADABLE_IN_A_ROW):
+        try:
+            return load((index + step) % count)
+        except SourceImageError as err:
+            warnings.warn(f"skipped training sample: {err}", P2SWarning, stacklevel=2)
+            last = err
+    raise SourceImageError(f"{MAX_UNREADABLE_IN_A_ROW} unusable images in a row, the last {last}; "
+                           "check the data folder")
 
 
 class _TaskDataset(Dataset):
@@ -106,6 +128,9 @@ class ImageFolderDataset(_TaskDataset):
 
     def __getitem__(self, key: Any) -> dict:
         index, rng = self._rng(key)
+        return first_readable(lambda i: self._sample(i, rng), index, len(self))
+
+    def _sample(self, index: int, rng: np.random.Generator) -> dict:
         path = self.files[index]
         source, target = self.task.training_sample(read_image(path), None, rng, self.train)
         return self._pack(source, target, path.stem)
@@ -139,6 +164,9 @@ class PairedImageDataset(_TaskDataset):
 
     def __getitem__(self, key: Any) -> dict:
         index, rng = self._rng(key)
+        return first_readable(lambda i: self._sample(i, rng), index, len(self))
+
+    def _sample(self, index: int, rng: np.random.Generator) -> dict:
         source_path, target_path = self.pairs[index]
         source_image = self.task.check_source(read_image(source_path), source_path)
         source, target = self.task.training_sample(read_image(target_path), source_image, rng, self.train)

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from p2s.datasets.folders import list_images, read_image
+from p2s.datasets.folders import first_readable, list_images, read_image
 from p2s.registry import DATASETS
 
 
@@ -56,7 +56,7 @@ class GANImageDataset(Dataset):
             index, position = int(key[0]), int(key[1])
         else:
             index = position = int(key)
-        image = self.load(index)
+        image = first_readable(self.load, index, len(self))
         if self.flip and np.random.default_rng([self.seed, position]).uniform() < 0.5:
             image = image.flip(-1)
         return dict(inputs=image)

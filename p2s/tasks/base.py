@@ -14,20 +14,16 @@ from typing import ClassVar
 import albumentations as A
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from p2s.datasets.transforms.official import normalize, official_source_tensor, pil_resize, to_tensor
 from p2s.registry import TASKS
-from p2s.utils.errors import P2SError
+from p2s.utils.errors import P2SError, SourceImageError
 
 #: size the official inference transforms resize every source to (the default ``image_size``)
 SOURCE_SIZE = 256
 #: first W+ row of the "fine" styles pSp's style-mixing examples replace
 FINE_LAYERS_START = 8
-
-
-class SourceImageError(P2SError):
-    """A source file that cannot be used (unreadable, wrong mode, bad labels)."""
 
 
 class TaskAdapter:
@@ -66,14 +62,9 @@ class TaskAdapter:
     # --- inference ------------------------------------------------------------------
     def load_source(self, path: str | Path) -> Image.Image:
         """Open ``path`` and convert it to ``source_mode``; one-line error otherwise."""
-        path = Path(path)
-        try:
-            with Image.open(path) as handle:
-                handle.load()
-                image = handle.copy()
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-            raise SourceImageError(f"{path.name}: not a readable image ({err})") from None
-        return self.check_source(image, path)
+        from p2s.datasets.folders import read_image
+
+        return self.check_source(read_image(path, shown=Path(path).name), path)
 
     def check_source(self, image: Image.Image, path: str | Path) -> Image.Image:
         """Refuse modes this task cannot read; convert the rest to ``source_mode``."""

@@ -14,6 +14,11 @@ class P2SWarning(UserWarning):
     the CLI prints it as one ``warning:`` line."""
 
 
+class SourceImageError(P2SError):
+    """An image file that cannot be used (unreadable, wrong mode, bad labels): inference
+    skips it and reports it, training skips it with a warning."""
+
+
 class MissingWeightsError(P2SError, FileNotFoundError):
     """A weight file that p2s needs is not on disk (nothing is ever downloaded)."""
 

@@ -96,7 +96,11 @@ def check_types(cfg) -> None:
 
 
 def _clean(message: str) -> str:
-    """Drop MMEngine's "class `X` in path.py: " prefixes from re-raised build errors."""
+    """Drop MMEngine's "class `X` in path.py: " prefixes from re-raised build errors, and
+    the worker traceback a DataLoader puts around an error raised in a worker process."""
+    if "DataLoader worker process" in message and "Original Traceback" in message:
+        last = message.strip().splitlines()[-1]  # "p2s.utils.errors.SourceImageError: <the line>"
+        message = last.split(": ", 1)[-1]
     return re.sub(r"class `[^`]+` in [^:]+: ", "", message)
 
 
@@ -137,12 +141,16 @@ def train(
 
     check_output_folder(cfg.work_dir, "--work-dir")
     cfg.resume = resume
+    if resume:
+        check_resumable(Path(cfg.work_dir))
     if load_from is not None:
         if not load_from.is_file():
             raise P2SError(f"--load-from '{load_from}' does not exist")
-        from p2s.utils.checkpoint import load_checkpoint_file
+        from p2s.utils.checkpoint import check_finite, load_checkpoint_file
 
-        load_checkpoint_file(load_from, "--load-from checkpoint")  # garbage is one line, before the Runner
+        ckpt = load_checkpoint_file(load_from, "--load-from checkpoint")  # garbage is one line, before the Runner
+        if isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict):
+            check_finite(ckpt["state_dict"], f"--load-from checkpoint '{load_from}'")
         cfg.load_from = str(load_from)
     if amp:
         if not torch.cuda.is_available():
@@ -193,6 +201,25 @@ def check_trainable(cfg, path: Path) -> None:
         value = cfg.train_cfg.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise P2SError(f"train_cfg.{key} must be a positive integer, got {value!r}")
+
+
+def check_resumable(work_dir: Path) -> None:
+    """``--resume`` reads ``<work_dir>/last_checkpoint``: with none the run starts from
+    iteration 0 (said in one warning line, so scripts may always pass ``--resume``); one
+    that names a missing file is an error before anything is built."""
+    import warnings
+
+    from p2s.utils.errors import P2SWarning
+
+    pointer = work_dir / "last_checkpoint"
+    if not pointer.is_file():
+        warnings.warn(f"--resume: no checkpoint in '{work_dir}' yet (no last_checkpoint file); "
+                      "training starts from iteration 0", P2SWarning, stacklevel=2)
+        return
+    latest = pointer.read_text().strip()
+    if not Path(latest).is_file():
+        raise P2SError(f"--resume: '{pointer}' names '{latest}', which does not exist; restore that file, "
+                       "or write the path of another checkpoint into last_checkpoint")
 
 
 def check_datasets(cfg) -> None:

@@ -111,12 +111,17 @@ def load_state_dict_strict(
     diff = describe_mismatch(module, state_dict, ignore_missing)
     if diff:
         raise CheckpointMismatchError(f"{source} does not match {type(module).__name__}: {diff}")
+    check_finite(state_dict, source)
+    module.load_state_dict(dict(state_dict), strict=False)
+
+
+def check_finite(state_dict: Mapping[str, Any], source: str) -> None:
+    """Refuse weights with a NaN or an infinity, naming the first such tensor."""
     broken = nonfinite_entries(state_dict)
     if broken:
         more = f" (and {len(broken) - 1} more tensors)" if len(broken) > 1 else ""
         raise P2SError(f"{source} has NaN or infinite values in '{broken[0]}'{more}: the training that wrote it "
                        "diverged; use an earlier checkpoint")
-    module.load_state_dict(dict(state_dict), strict=False)
 
 
 def nonfinite_entries(state_dict: Mapping[str, Any]) -> list[str]:

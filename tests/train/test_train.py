@@ -200,7 +200,7 @@ def test_two_process_gloo_training_keeps_replicas_identical(tiny_configs, train_
     assert (tmp_path / "w" / "iter_3.pth").is_file()
 
 
-@pytest.mark.parametrize("case", ["text file", "list", "other encoder", "work dir is a file"])
+@pytest.mark.parametrize("case", ["text file", "list", "other encoder", "nan weights", "work dir is a file"])
 def test_load_from_and_work_dir_mistakes_are_one_line(case, tiny_configs, train_data, tmp_path):
     base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
     tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py", max_iters=1)
@@ -223,6 +223,14 @@ def test_load_from_and_work_dir_mistakes_are_one_line(case, tiny_configs, train_
         torch.save(ckpt, tmp_path / "other.pth")
         args += ["--load-from", tmp_path / "other.pth"]
         expected = "the checkpoint to load does not fit this model: 1 missing"
+    elif case == "nan weights":
+        assert _invoke("train", tiny, "--work-dir", tmp_path / "first").exit_code == 0
+        ckpt = torch.load(tmp_path / "first" / "iter_1.pth", weights_only=True)
+        key = next(k for k in ckpt["state_dict"] if k.startswith("encoder."))
+        ckpt["state_dict"][key].fill_(float("nan"))
+        torch.save(ckpt, tmp_path / "nan.pth")
+        args += ["--load-from", tmp_path / "nan.pth"]
+        expected = f"has NaN or infinite values in '{key}'"
     else:
         (tmp_path / "runs").mkdir()
         work.write_text("a file")
@@ -246,3 +254,53 @@ def test_a_diverged_run_stops_with_one_line_and_no_broken_checkpoint(tiny_config
     assert "Traceback" not in result.output
     assert not list(work.glob("iter_*.pth")), "a checkpoint was written from the diverged weights"
     assert list(work.glob("*/*.log")), "the run's log is kept for the post-mortem"
+
+
+def _data_with_broken_faces(train_data: dict, folder: Path, broken: int) -> dict:
+    import shutil
+
+    faces = folder / "faces"
+    shutil.copytree(train_data["faces"], faces)
+    for i in range(broken):
+        (faces / f"z{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    return dict(train_data, faces=faces)
+
+
+def test_a_corrupt_training_image_is_skipped_with_a_warning_line(tiny_configs, train_data, tmp_path):
+    base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
+    data = _data_with_broken_faces(train_data, tmp_path, broken=1)
+    tiny = tiny_configs.write_tiny_config(base, data, tmp_path / "tiny.py", max_iters=2, fixed_batch=False)
+    result = _invoke("train", tiny, "train_dataloader.dataset.max_samples=None", "--work-dir", tmp_path / "work")
+    assert result.exit_code == 0, result.output
+    assert "warning: skipped training sample: " in result.output and "z0.png: not a readable image" in result.output
+    assert (tmp_path / "work" / "iter_2.pth").is_file()
+
+
+def test_unusable_training_data_in_a_worker_process_is_one_line(tiny_configs, train_data, tmp_path):
+    base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
+    data = _data_with_broken_faces(train_data, tmp_path, broken=0)
+    for face in data["faces"].iterdir():
+        face.write_bytes(b"not an image")
+    tiny = tiny_configs.write_tiny_config(base, data, tmp_path / "tiny.py", max_iters=2)
+    result = _invoke("train", tiny, "train_dataloader.num_workers=1", "--work-dir", tmp_path / "work")
+    assert result.exit_code == 2, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("error: 8 unusable images in a row, the last ") and last.endswith("check the data folder")
+    assert "Traceback" not in result.output
+
+
+def test_resume_with_nothing_to_resume_says_so_and_trains(tiny_configs, train_data, tmp_path):
+    base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
+    tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py", max_iters=1)
+    work = tmp_path / "work"
+    result = _invoke("train", tiny, "--work-dir", work, "--resume")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("warning: --resume: no checkpoint in ")
+    assert "training starts from iteration 0" in result.output.splitlines()[0]
+    assert (work / "iter_1.pth").is_file()
+
+    (work / "iter_1.pth").unlink()  # last_checkpoint now names a missing file
+    result = _invoke("train", tiny, "--work-dir", work, "--resume")
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [result.output.strip()]
+    assert "last_checkpoint' names '" in result.output and "which does not exist" in result.output

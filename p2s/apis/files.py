@@ -7,6 +7,7 @@ whole batch, so done inline it would set the pace (benchmarks/translate_files.py
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import deque
@@ -38,6 +39,26 @@ def check_output_folder(path: str | Path, option: str = "--output") -> Path:
                 raise P2SError(f"{option} {what} is a file, not a folder; give a folder")
             break
     return path
+
+
+def missing_folders(path: str | Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, innermost first."""
+    path = Path(path)
+    return [part for part in (path, *path.parents) if not part.exists()]
+
+
+@contextlib.contextmanager
+def removed_when_empty(*paths: str | Path) -> Iterator[None]:
+    """Folders among ``paths`` (and their parents) that do not exist on entry and are
+    empty on exit are removed: a command whose every input failed, or that was stopped
+    before its first output, leaves no empty output folders behind."""
+    made = {folder for path in paths for folder in missing_folders(path)}
+    try:
+        yield
+    finally:
+        for folder in sorted(made, key=lambda f: len(f.parts), reverse=True):  # innermost first
+            with contextlib.suppress(OSError):  # not empty (or gone): kept
+                folder.rmdir()
 
 
 def make_output_folder(path: str | Path, option: str = "--output") -> Path:

@@ -39,37 +39,38 @@ def align(
 ) -> None:
     """Crop and align faces as FFHQ does (eyes and mouth to fixed places), one PNG per face."""
     from p2s.alignment import align_paths
-    from p2s.apis.files import check_output_folder, list_inputs, make_output_folder
+    from p2s.apis.files import check_output_folder, list_inputs, make_output_folder, removed_when_empty
 
     check_output_folder(output)  # before any work
     inputs = list_inputs(input)
     table, detector = face_source(detector_dir, landmarks)
-    make_output_folder(output)
-    failed: list[Path] = []
+    with removed_when_empty(output):  # every input failed: no empty folders left
+        make_output_folder(output)
+        failed: list[Path] = []
 
-    def report(path: Path, message: str) -> None:
-        failed.append(path)
-        print_skipped(message)
+        def report(path: Path, message: str) -> None:
+            failed.append(path)
+            print_skipped(message)
 
-    with progress_bar() as bar:
-        job = bar.add_task("align", total=len(inputs))
-        written = align_paths(
-            inputs,
-            output,
-            size=size,
-            detector=detector,
-            landmarks=table,
-            on_error=report,
-            on_image=lambda _: bar.advance(job),
-        )
-    sources = len({source for source, _ in written})
-    err_console.print(
-        f"wrote {len(written)} face(s) from {sources} of {len(inputs)} image(s) to {escape(str(output))}",
-        highlight=False,
-    )
-    if failed:
+        with progress_bar() as bar:
+            job = bar.add_task("align", total=len(inputs))
+            written = align_paths(
+                inputs,
+                output,
+                size=size,
+                detector=detector,
+                landmarks=table,
+                on_error=report,
+                on_image=lambda _: bar.advance(job),
+            )
+        sources = len({source for source, _ in written})
         err_console.print(
-            f"[red]{len(failed)} image(s) gave no aligned face:[/] " + escape(", ".join(p.name for p in failed)),
+            f"wrote {len(written)} face(s) from {sources} of {len(inputs)} image(s) to {escape(str(output))}",
             highlight=False,
         )
-        raise typer.Exit(code=1)
+        if failed:
+            err_console.print(
+                f"[red]{len(failed)} image(s) gave no aligned face:[/] " + escape(", ".join(p.name for p in failed)),
+                highlight=False,
+            )
+            raise typer.Exit(code=1)

@@ -91,6 +91,7 @@ def edit(
     require_checkpoint(checkpoint)  # before seconds of imports
     from p2s.apis.files import (
         check_output_folder, default_io_workers, list_inputs, make_output_folder, refuse_overwriting_inputs,
+        removed_when_empty,
     )
     from p2s.apis.translator import Translator
     from p2s.editing.directions import check_strength, load_direction
@@ -126,32 +127,33 @@ def edit(
             bad = [i for i in rows if not 0 <= i < translator.num_ws]
             if bad:
                 raise P2SError(f"--layers {bad} are outside 0..{translator.num_ws - 1}")
-    make_output_folder(output)
+    with removed_when_empty(output):  # every input failed: no empty folders left
+        make_output_folder(output)
 
-    reported: set[Path] = set()
+        reported: set[Path] = set()
 
-    def skipped(path: Path, message: str) -> None:
-        if path in reported:  # the patch pass meets the same unreadable file again
-            return
-        reported.add(path)
-        print_skipped(message)
+        def skipped(path: Path, message: str) -> None:
+            if path in reported:  # the patch pass meets the same unreadable file again
+                return
+            reported.add(path)
+            print_skipped(message)
 
-    reports = []
-    with progress_bar() as bar:
-        if vector is not None:
-            job = bar.add_task("edit", total=len(inputs))
-            reports.append(edit_files(
-                translator, inputs, output, vector, strength=strength, strengths=values, layers=rows,
-                batch_size=batch_size, on_error=skipped, on_batch=lambda n: bar.advance(job, n),
-                workers=default_io_workers() if workers is None else workers,
-            ))
-        if patch_image is not None:
-            job = bar.add_task("patch", total=len(inputs))
-            reports.append(patch_files(
-                translator, inputs, output, patch_image, where, on_error=skipped,
-                on_batch=lambda n: bar.advance(job, n),
-            ))
-    _summarise(reports, len(inputs), output, translator.device)
+        reports = []
+        with progress_bar() as bar:
+            if vector is not None:
+                job = bar.add_task("edit", total=len(inputs))
+                reports.append(edit_files(
+                    translator, inputs, output, vector, strength=strength, strengths=values, layers=rows,
+                    batch_size=batch_size, on_error=skipped, on_batch=lambda n: bar.advance(job, n),
+                    workers=default_io_workers() if workers is None else workers,
+                ))
+            if patch_image is not None:
+                job = bar.add_task("patch", total=len(inputs))
+                reports.append(patch_files(
+                    translator, inputs, output, patch_image, where, on_error=skipped,
+                    on_batch=lambda n: bar.advance(job, n),
+                ))
+        _summarise(reports, len(inputs), output, translator.device)
 
 
 def _generator_options(items: Optional[list[str]]) -> dict:

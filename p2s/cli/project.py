@@ -30,7 +30,8 @@ def project(
     import numpy as np
 
     from p2s.apis.files import (
-        check_output_folder, list_inputs, make_output_folder, refuse_overwriting_inputs, save_npy, save_png,
+        check_output_folder, list_inputs, make_output_folder, refuse_overwriting_inputs, removed_when_empty, save_npy,
+        save_png,
     )
     from p2s.apis.projector import Projector
     from p2s.apis.translator import Translator
@@ -54,24 +55,25 @@ def project(
 
         lpips = LPIPSLoss(loss_weight=1.0, backbone_weights=str(lpips_weights)).to(translator.device)
     projector = Projector(translator.model, lpips=lpips, steps=steps, lr=lr)
-    make_output_folder(output)
-    failed = []
-    start = time.perf_counter()
-    with progress_bar() as bar:
-        job = bar.add_task("project", total=len(inputs) * steps)
-        for path in inputs:
-            try:
-                image = open_rgb(path)
-            except P2SError as err:
-                failed.append(path)
-                print_skipped(str(err))
-                continue
-            target = normalize(to_tensor(pil_resize(image, translator.model.pooled_size))).unsqueeze(0).to(translator.device)
-            result = projector.project(target, on_step=lambda *_: bar.advance(job))
-            save_png(tensors_to_uint8(result.images)[0], output / f"{path.stem}.png")
-            save_npy(result.latents[0].cpu().numpy().astype(np.float32), output / "latents" / f"{path.stem}.npy")
-    done = len(inputs) - len(failed)
-    seconds = (time.perf_counter() - start) / max(done, 1)
-    err_console.print(f"projected {done} image(s) into {escape(str(output))} ({seconds:.2f} s/image)", highlight=False)
-    if failed:
-        raise typer.Exit(code=1)
+    with removed_when_empty(output, output / "latents"):  # every input failed: no empty folders left
+        make_output_folder(output)
+        failed = []
+        start = time.perf_counter()
+        with progress_bar() as bar:
+            job = bar.add_task("project", total=len(inputs) * steps)
+            for path in inputs:
+                try:
+                    image = open_rgb(path)
+                except P2SError as err:
+                    failed.append(path)
+                    print_skipped(str(err))
+                    continue
+                target = normalize(to_tensor(pil_resize(image, translator.model.pooled_size))).unsqueeze(0).to(translator.device)
+                result = projector.project(target, on_step=lambda *_: bar.advance(job))
+                save_png(tensors_to_uint8(result.images)[0], output / f"{path.stem}.png")
+                save_npy(result.latents[0].cpu().numpy().astype(np.float32), output / "latents" / f"{path.stem}.npy")
+        done = len(inputs) - len(failed)
+        seconds = (time.perf_counter() - start) / max(done, 1)
+        err_console.print(f"projected {done} image(s) into {escape(str(output))} ({seconds:.2f} s/image)", highlight=False)
+        if failed:
+            raise typer.Exit(code=1)

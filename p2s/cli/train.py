@@ -243,7 +243,9 @@ class _RunFolderGuard:
     def __init__(self, work_dir: Path) -> None:
         self.work_dir = work_dir
         self.runner = None
-        missing = [p for p in (work_dir, *work_dir.parents) if not p.exists()]
+        from p2s.apis.files import missing_folders
+
+        missing = missing_folders(work_dir)
         #: the outermost folder of the path that the run will make (None: it exists)
         self._made = missing[-1] if missing else None
         self._before = set(work_dir.iterdir()) if work_dir.is_dir() else set()

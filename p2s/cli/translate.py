@@ -82,68 +82,70 @@ def translate(
         raise P2SError(f"--mix-alpha must be a finite number, got {mix_alpha}")
     require_checkpoint(checkpoint)
     from p2s.apis.files import (
-        MixSpec, check_output_folder, default_io_workers, list_inputs, make_output_folder, translate_files,
+        MixSpec, check_output_folder, default_io_workers, list_inputs, make_output_folder, removed_when_empty,
+        translate_files,
     )
 
     check_output_folder(output)  # before any work
-    inputs = list_inputs(input)
-    unaligned: list[Path] = []
-    if align:
-        inputs, unaligned = _align_first(inputs, output / "aligned", detector_dir, landmarks)
-    elif detector_dir is not None or landmarks is not None:
-        raise P2SError("--detector-dir and --landmarks go with --align")
-    try:
-        translator = _translator(checkpoint, device, resize_outputs, randomize_noise, precision.value,
-                                 compile.value, **_task_options(resize_factor))
-    except P2SError as err:
-        if resize_factor is not None and "no option 'resize_factor'" in str(err):
-            raise P2SError("--resize-factor applies to super-resolution checkpoints only") from None
-        raise
-    if iterations is not None:
-        if not hasattr(translator.model, "iterations"):
-            raise P2SError("--iterations applies to iterative (ReStyle) checkpoints only")
-        translator.model.iterations = iterations
-    spec = None
-    if mix:
-        layers = parse_layers(mix_layers) if mix_layers else translator.task.mix_layers(translator.num_ws)
-        spec = MixSpec(count=mix, layers=layers, alpha=mix_alpha, seed=seed)
-        spec.check(translator.num_ws)
-    make_output_folder(output)
-    if save_latents or latents_only:
-        make_output_folder(output / "latents", "--output latents")
-    if compile is not CompileMode.none:
-        err_console.print(f"--compile {compile.value}: the first batch of each size compiles the model first "
-                          "(minutes on a CPU)", highlight=False)
-    with progress_bar() as bar:
-        job = bar.add_task("translate", total=len(inputs))
-        report = translate_files(
-            translator,
-            inputs,
-            output,
-            batch_size=batch_size,
-            save_latents=save_latents,
-            mix=spec,
-            on_error=lambda path, msg: print_skipped(msg),
-            on_batch=lambda n: bar.advance(job, n),
-            workers=default_io_workers() if workers is None else workers,
-            compress_level=png_compression,
-            latents_only=latents_only,
-        )
-    err_console.print(
-        f"wrote {report.images} of {len(inputs)} image(s) to {escape(str(output))} "
-        f"({report.seconds_per_image:.3f} s/image on {translator.device})",
-        highlight=False,
-    )
-    if unaligned:
-        err_console.print(f"[red]{len(unaligned)} input(s) gave no aligned face:[/] "
-                          + escape(", ".join(p.name for p in unaligned)), highlight=False)
-    if report.failed:
+    with removed_when_empty(output, output / "aligned", output / "latents"):  # every input failed: no empty folders left
+        inputs = list_inputs(input)
+        unaligned: list[Path] = []
+        if align:
+            inputs, unaligned = _align_first(inputs, output / "aligned", detector_dir, landmarks)
+        elif detector_dir is not None or landmarks is not None:
+            raise P2SError("--detector-dir and --landmarks go with --align")
+        try:
+            translator = _translator(checkpoint, device, resize_outputs, randomize_noise, precision.value,
+                                     compile.value, **_task_options(resize_factor))
+        except P2SError as err:
+            if resize_factor is not None and "no option 'resize_factor'" in str(err):
+                raise P2SError("--resize-factor applies to super-resolution checkpoints only") from None
+            raise
+        if iterations is not None:
+            if not hasattr(translator.model, "iterations"):
+                raise P2SError("--iterations applies to iterative (ReStyle) checkpoints only")
+            translator.model.iterations = iterations
+        spec = None
+        if mix:
+            layers = parse_layers(mix_layers) if mix_layers else translator.task.mix_layers(translator.num_ws)
+            spec = MixSpec(count=mix, layers=layers, alpha=mix_alpha, seed=seed)
+            spec.check(translator.num_ws)
+        make_output_folder(output)
+        if save_latents or latents_only:
+            make_output_folder(output / "latents", "--output latents")
+        if compile is not CompileMode.none:
+            err_console.print(f"--compile {compile.value}: the first batch of each size compiles the model first "
+                              "(minutes on a CPU)", highlight=False)
+        with progress_bar() as bar:
+            job = bar.add_task("translate", total=len(inputs))
+            report = translate_files(
+                translator,
+                inputs,
+                output,
+                batch_size=batch_size,
+                save_latents=save_latents,
+                mix=spec,
+                on_error=lambda path, msg: print_skipped(msg),
+                on_batch=lambda n: bar.advance(job, n),
+                workers=default_io_workers() if workers is None else workers,
+                compress_level=png_compression,
+                latents_only=latents_only,
+            )
         err_console.print(
-            f"[red]{len(report.failed)} input(s) failed:[/] " + escape(", ".join(p.name for p, _ in report.failed)),
+            f"wrote {report.images} of {len(inputs)} image(s) to {escape(str(output))} "
+            f"({report.seconds_per_image:.3f} s/image on {translator.device})",
             highlight=False,
         )
-    if report.failed or unaligned:
-        raise typer.Exit(code=1)
+        if unaligned:
+            err_console.print(f"[red]{len(unaligned)} input(s) gave no aligned face:[/] "
+                              + escape(", ".join(p.name for p in unaligned)), highlight=False)
+        if report.failed:
+            err_console.print(
+                f"[red]{len(report.failed)} input(s) failed:[/] " + escape(", ".join(p.name for p, _ in report.failed)),
+                highlight=False,
+            )
+        if report.failed or unaligned:
+            raise typer.Exit(code=1)
 
 
 def _align_first(inputs, folder: Path, detector_dir, landmarks) -> tuple[list[Path], list[Path]]:

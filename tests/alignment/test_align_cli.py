@@ -148,6 +148,19 @@ def test_unreadable_image_and_degenerate_face_are_reported(tmp_path):
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["good.png"]
 
 
+def test_no_aligned_face_at_all_leaves_no_output_folder(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "broken.png").write_bytes(b"not a png")
+    face_image(folder / "flat.png", CANONICAL)
+    landmarks = tmp_path / "lm.json"
+    landmarks.write_text(json.dumps({"broken.png": [CANONICAL.tolist()], "flat.png": [[[5, 5]] * 5]}))
+    result = run("--input", folder, "--output", tmp_path / "out", "--landmarks", landmarks, "--size", 64)
+    assert result.exit_code == 1, result.output
+    assert "wrote 0 face(s)" in flat(result.output)
+    assert not (tmp_path / "out").exists()
+
+
 def test_align_paths_returns_sources_and_outputs(photos, tmp_path):
     folder, landmarks = photos
     errors = []

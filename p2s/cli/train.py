@@ -281,5 +281,10 @@ def show(
     config: Annotated[Path, typer.Argument(help="config file (.py)")],
     overrides: Annotated[Optional[list[str]], typer.Argument(help="KEY=VALUE config overrides")] = None,
 ) -> None:
-    """Print the resolved config (bases merged, overrides applied)."""
-    typer.echo(load_config(config, overrides).pretty_text)
+    """Print the resolved config (bases merged, overrides applied); a ``type`` no
+    registry knows is a one-line error, as it would be in ``p2s train``."""
+    import p2s.engine  # noqa: F401  (the hooks and wrappers a config may name)
+
+    cfg = load_config(config, overrides)
+    check_types(cfg)
+    typer.echo(cfg.pretty_text)

@@ -157,6 +157,14 @@ def test_config_show_applies_overrides(tmp_path):
     assert "loss_weight=0.005" in result.output  # inherited w-norm weight
 
 
+def test_config_show_refuses_an_unknown_type():
+    config = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
+    result = _invoke("config", "show", config, "model.losses.l2.type=L3Loss")
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().startswith("error: unknown type 'L3Loss' at model.losses.l2. Did you mean 'L2Loss'")
+    assert len(result.output.strip().splitlines()) == 1
+
+
 def test_plugin_registers_only_through_custom_imports():
     """Core never imports the plugin; its config's custom_imports does (fresh process)."""
     import subprocess

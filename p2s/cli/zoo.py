@@ -66,8 +66,26 @@ def pack(
 
         task = read_translation_checkpoint(out).task.get("type")
         data = {k: v for k, v in dict(source=source, target=target, compare_with=compare_with).items() if v}
-        register(name, out.name, kind, task=task, description=description, training=training, data=data)
+        shipped = catalogue().get(generator)  # a catalogue name (not a path): remember which version
+        packed_with = {"name": generator, "sha256": shipped.sha256} if shipped is not None else {}
+        register(name, out.name, kind, task=task, description=description, training=training, data=data,
+                 generator=packed_with)
     console.print(f"packed {name}: {out} ({out.stat().st_size / 2**20:.1f} MB); {len(catalogue())} shipped models")
+    _warn_stale_users(name)
+
+
+def _warn_stale_users(generator: str) -> None:
+    """After a generator is replaced by other weights, name the encoders packed with the
+    old one: they refuse to load until re-packed."""
+    import warnings
+
+    from p2s.utils.errors import P2SWarning
+    from p2s.zoo import catalogue, stale_generator
+
+    stale = sorted(n for n, e in catalogue().items() if stale_generator(e) == generator)
+    if stale:
+        warnings.warn(f"{len(stale)} shipped encoders were packed with the earlier '{generator}' and now refuse "
+                      f"to load until re-packed against it: {', '.join(stale)}", P2SWarning, stacklevel=2)
 
 
 def _check_pack_options(name: str, kind: str, generator: Optional[str], source: Optional[str],

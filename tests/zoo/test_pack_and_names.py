@@ -153,6 +153,33 @@ def test_packing_over_a_shipped_name_needs_replace_and_names_its_users(tiny, tin
     assert result.exit_code == 0, result.output
 
 
+def test_replacing_a_generator_with_other_weights_makes_its_encoders_refuse_to_load(tiny, tiny_zoo):
+    from typer.testing import CliRunner
+
+    from p2s.cli.main import app
+
+    _, trained, generator = _tiny_files(tiny, tiny_zoo)
+    run = lambda *args: CliRunner().invoke(app, [str(a) for a in args])  # noqa: E731
+    assert run("zoo", "pack", generator, "--name", "tiny-generator", "--kind", "generator").exit_code == 0
+    assert run("zoo", "pack", trained, "--name", "tiny-inversion", "--generator", "tiny-generator").exit_code == 0
+    assert zoo.catalogue()["tiny-inversion"].generator == {"name": "tiny-generator",
+                                                           "sha256": zoo.catalogue()["tiny-generator"].sha256}
+    Translator.from_checkpoint("tiny-inversion", device="cpu")  # loads
+
+    retrained = tiny.build_tiny_model(3, seed=9)
+    atomic_torch_save({"g_ema": retrained.decoder.state_dict()}, tiny_zoo / "new-gen.pt")
+    result = run("zoo", "pack", tiny_zoo / "new-gen.pt", "--name", "tiny-generator", "--kind", "generator",
+                 "--replace")
+    assert result.exit_code == 0, result.output
+    assert "warning: 1 shipped encoders were packed with the earlier 'tiny-generator'" in " ".join(result.output.split())
+    with pytest.raises(P2SError, match=r"shipped model 'tiny-inversion' was packed with an earlier 'tiny-generator', "
+                                       r"which has been replaced since: re-pack it"):
+        read_translation_checkpoint("tiny-inversion")
+    result = run("translate", "--checkpoint", "tiny-inversion", "--input", tiny_zoo / "new-gen.pt", "--output",
+                 tiny_zoo / "out")
+    assert result.exit_code == 2 and result.output.startswith("error: shipped model 'tiny-inversion' was packed")
+
+
 def test_a_shipped_file_changed_after_packing_is_refused_by_name(tiny, tiny_zoo):
     _, _, generator = _tiny_files(tiny, tiny_zoo)
     out = zoo_pack.pack_generator(generator, tiny_zoo / "weights" / "tiny-generator.pt")

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from p2s.cli.common import user_errors
-from p2s.utils.errors import P2SError
+from p2s.utils.errors import P2SError, TrainingDivergedError
 
 config_app = typer.Typer(no_args_is_help=True, help="Inspect configs.")
 
@@ -96,12 +96,17 @@ def check_types(cfg) -> None:
 
 
 def _clean(message: str) -> str:
-    """Drop MMEngine's "class `X` in path.py: " prefixes from re-raised build errors, and
-    the worker traceback a DataLoader puts around an error raised in a worker process."""
+    """Drop MMEngine's "class `X` in path.py: " prefixes from re-raised build errors."""
+    return re.sub(r"class `[^`]+` in [^:]+: ", "", message)
+
+
+def _without_worker_traceback(message: str) -> str:
+    """The line of a :class:`P2SError` raised in a DataLoader worker process, which the
+    DataLoader re-raises with the worker's whole traceback as its message."""
     if "DataLoader worker process" in message and "Original Traceback" in message:
         last = message.strip().splitlines()[-1]  # "p2s.utils.errors.SourceImageError: <the line>"
-        message = last.split(": ", 1)[-1]
-    return re.sub(r"class `[^`]+` in [^:]+: ", "", message)
+        return last.split(": ", 1)[-1]
+    return message
 
 
 def _init_cpu_process_group() -> None:
@@ -141,7 +146,7 @@ def train(
 
     check_output_folder(cfg.work_dir, "--work-dir")
     cfg.resume = resume
-    if resume:
+    if resume and load_from is None and not cfg.get("load_from"):  # MMEngine resumes from load_from when set
         check_resumable(Path(cfg.work_dir))
     if load_from is not None:
         if not load_from.is_file():
@@ -174,8 +179,10 @@ def train(
             if friendly is None:
                 raise
             raise friendly from None
+        except TrainingDivergedError:
+            raise
         except P2SError as err:
-            raise P2SError(_clean(str(err))) from None
+            raise P2SError(_clean(_without_worker_traceback(str(err)))) from None
         except TypeError as err:
             if "unexpected keyword argument" in str(err):
                 raise P2SError(f"bad config option: {_clean(str(err))}") from None
@@ -238,7 +245,8 @@ def check_datasets(cfg) -> None:
 class _RunFolderGuard:
     """Remove what a run that failed on a user error before its first iteration wrote
     (MMEngine's ``<timestamp>/`` log folder, and the work folder if the run made it):
-    a wrong path or option leaves nothing behind.  Other failures keep their logs."""
+    a wrong path or option leaves nothing behind.  Other failures keep their logs, as
+    does a run that diverged (even in its first iteration)."""
 
     def __init__(self, work_dir: Path) -> None:
         self.work_dir = work_dir
@@ -263,7 +271,7 @@ class _RunFolderGuard:
     def __exit__(self, kind, error, traceback) -> None:
         import shutil
 
-        if not isinstance(error, P2SError) or self.started:
+        if not isinstance(error, P2SError) or isinstance(error, TrainingDivergedError) or self.started:
             return
         if self._made is not None:
             shutil.rmtree(self._made, ignore_errors=True)

@@ -71,15 +71,17 @@ def read_image(path: str | Path, shown: str | None = None) -> Image.Image:
 def first_readable(load: Callable[[int], T], index: int, count: int) -> T:
     """``load(index)``; when that file cannot be used (:class:`SourceImageError`), the next
     index that can, with one :class:`P2SWarning` per file skipped: a corrupt image among
-    70,000 does not end a day-long training run.  Eight unusable files in a row are an error."""
-    for step in range(MAX_UNREADABLE_IN_A_ROW):
+    70,000 does not end a day-long training run.  Eight unusable files in a row (or all
+    of a smaller set) are an error."""
+    tries = min(MAX_UNREADABLE_IN_A_ROW, count)
+    for step in range(tries):
         try:
             return load((index + step) % count)
         except SourceImageError as err:
             warnings.warn(f"skipped training sample: {err}", P2SWarning, stacklevel=2)
             last = err
-    raise SourceImageError(f"{MAX_UNREADABLE_IN_A_ROW} unusable images in a row, the last {last}; "
-                           "check the data folder")
+    what = f"all {count} images are" if tries == count else f"{tries} images in a row are"
+    raise SourceImageError(f"{what} unusable, the last {last}; check the data folder")
 
 
 class _TaskDataset(Dataset):

@@ -8,9 +8,13 @@ transfer every ``flush_interval`` iterations (by default the logger's interval),
 always before anything reads them: logging, validation, checkpoints, the end of
 training.  The history is the same value by value, only delivered later.
 
-A loss that is NaN or infinite stops the run at that flush (``stop_on_nonfinite``), with
-one line naming the term and the iteration: because checkpoints flush first, a
-diverged run never writes a checkpoint from its broken weights over a good one.
+Divergence (``stop_on_nonfinite``): a loss that is NaN or infinite stops the run at that
+flush with one line naming the term and the iteration.  Checkpoints flush first, and a
+checkpoint whose weights hold a NaN or an infinity is refused as well (the loss lags the
+weights by one step: NaN gradients of a finite loss break the weights first).  So a
+diverged run never writes a checkpoint from broken weights over a good one.  The loss
+check is per process (DDP ranks log their own losses); the weights check runs where the
+checkpoint is written.
 
 Config (``configs/_base_/default_runtime.py`` uses it)::
 
@@ -25,7 +29,8 @@ import torch
 from mmengine.hooks import LoggerHook, RuntimeInfoHook
 
 from p2s.registry import HOOKS
-from p2s.utils.errors import P2SError
+from p2s.utils.checkpoint import nonfinite_entries
+from p2s.utils.errors import TrainingDivergedError
 
 
 @HOOKS.register_module()
@@ -35,8 +40,9 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
     Args:
         flush_interval: iterations between transfers; ``None`` follows the
             ``LoggerHook`` interval (the first iteration a logger could print).
-        stop_on_nonfinite: raise :class:`P2SError` when a ``loss*`` value is NaN or
-            infinite (checked on the host copy: no extra sync).
+        stop_on_nonfinite: raise :class:`TrainingDivergedError` when a ``loss*`` value
+            is NaN or infinite (checked on the host copy: no extra sync), or when a
+            checkpoint's weights are.
     """
 
     def __init__(self, flush_interval: int | None = None, stop_on_nonfinite: bool = True) -> None:
@@ -73,7 +79,7 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
             for key, value in row.items():
                 scalar = next(host) if isinstance(value, torch.Tensor) else value
                 if self.stop_on_nonfinite and key.startswith("loss") and _not_finite(scalar):
-                    raise P2SError(
+                    raise TrainingDivergedError(
                         f"training diverged: {key} is {scalar} at iteration {iteration}; "
                         "no checkpoint was written from it (lower the learning rate or check the data, "
                         "then --resume from the last checkpoint)"
@@ -86,6 +92,14 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         self.flush(runner)
+        state = checkpoint.get("state_dict")
+        broken = nonfinite_entries(state) if self.stop_on_nonfinite and isinstance(state, dict) else []
+        if broken:
+            raise TrainingDivergedError(
+                f"training diverged: the weights hold NaN or infinite values after iteration {_iteration(checkpoint, runner)} "
+                f"(e.g. '{broken[0]}'); no checkpoint was written from them (lower the learning rate or "
+                "check the data, then --resume from the last checkpoint)"
+            )
 
     def after_train(self, runner) -> None:
         self.flush(runner)
@@ -94,3 +108,9 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
 
 def _not_finite(value) -> bool:
     return isinstance(value, (int, float)) and not math.isfinite(value)
+
+
+def _iteration(checkpoint: dict, runner) -> int:
+    """The iteration a checkpoint is saved after (MMEngine writes it into ``meta``)."""
+    meta = checkpoint.get("meta")
+    return int(meta["iter"]) if isinstance(meta, dict) and "iter" in meta else runner.iter

@@ -14,6 +14,11 @@ class P2SWarning(UserWarning):
     the CLI prints it as one ``warning:`` line."""
 
 
+class TrainingDivergedError(P2SError):
+    """A loss or the weights of a running training turned NaN or infinite: the run stops
+    (keeping its logs) before any checkpoint is written from it."""
+
+
 class SourceImageError(P2SError):
     """An image file that cannot be used (unreadable, wrong mode, bad labels): inference
     skips it and reports it, training skips it with a warning."""

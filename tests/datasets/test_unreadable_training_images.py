@@ -53,6 +53,14 @@ def test_a_source_of_the_wrong_mode_is_skipped_like_a_corrupt_one(tmp_path):
 def test_a_run_of_unusable_files_is_one_error(tmp_path):
     _faces(tmp_path, MAX_UNREADABLE_IN_A_ROW + 2, broken=tuple(range(MAX_UNREADABLE_IN_A_ROW)))
     data = ImageFolderDataset(str(tmp_path), task=dict(type="Inversion"), train=False)
-    with pytest.warns(P2SWarning), pytest.raises(SourceImageError, match=r"8 unusable images in a row, the last "
+    with pytest.warns(P2SWarning), pytest.raises(SourceImageError, match=r"8 images in a row are unusable, the last "
                                                                           r".*f7\.png: not a readable image"):
         data[0]
+
+
+def test_a_small_set_is_tried_once_per_file(tmp_path):
+    _faces(tmp_path, 2, broken=(0, 1))
+    data = ImageFolderDataset(str(tmp_path), task=dict(type="Inversion"), train=False)
+    with pytest.warns(P2SWarning) as warned, pytest.raises(SourceImageError, match=r"all 2 images are unusable"):
+        data[1]
+    assert len(warned) == 2  # f1, then f0: no file twice

@@ -86,3 +86,18 @@ def test_nonfinite_values_of_other_scalars_and_the_switch_off_pass():
     strict = DeferredRuntimeInfoHook(flush_interval=100)
     strict.after_train_iter(runner, 1, outputs=dict(grad_norm=torch.tensor(float("nan")), loss=torch.tensor(1.0)))
     strict.flush(runner)  # only loss terms stop the run
+
+
+def test_a_checkpoint_of_broken_weights_is_refused_even_when_the_losses_are_finite():
+    import pytest
+
+    from p2s.utils.errors import TrainingDivergedError
+
+    runner = _runner("deferred_nan_weights")
+    hook = DeferredRuntimeInfoHook(flush_interval=100)
+    hook.after_train_iter(runner, 0, outputs=dict(loss=torch.tensor(1.0)))
+    good = {"state_dict": {"w": torch.ones(3), "steps": torch.tensor([1])}, "meta": {"iter": 1}}
+    hook.before_save_checkpoint(runner, good)
+    bad = {"state_dict": {"w": torch.tensor([1.0, float("inf")])}, "meta": {"iter": 7}}
+    with pytest.raises(TrainingDivergedError, match=r"NaN or infinite values after iteration 7 \(e\.g\. 'w'\)"):
+        hook.before_save_checkpoint(runner, bad)

@@ -264,6 +264,25 @@ def test_a_diverged_run_stops_with_one_line_and_no_broken_checkpoint(tiny_config
     assert list(work.glob("*/*.log")), "the run's log is kept for the post-mortem"
 
 
+def test_broken_weights_behind_a_finite_loss_are_never_checkpointed(tiny_configs, train_data, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))  # poison_hook.py
+    base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
+    # a NaN weight after the first step, whose loss (computed before the step) is finite:
+    # a checkpoint is due right then
+    tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py", max_iters=3, interval=1)
+    with tiny.open("a") as handle:
+        handle.write("custom_imports = dict(imports=['poison_hook'], allow_failed_imports=False)\n"
+                     "custom_hooks = [dict(type='SafeCheckpointHook'), dict(type='PoisonWeightsHook', at=1)]\n")
+    work = tmp_path / "work"
+    result = _invoke("train", tiny, "--work-dir", work)
+    assert result.exit_code == 2, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("error: training diverged: the weights hold NaN or infinite values after iteration 1 "
+                           "(e.g. 'encoder."), result.output
+    assert not list(work.glob("iter_*.pth")) and not (work / "last_checkpoint").exists()
+    assert list(work.glob("*/*.log")), "a run that diverged in its first iteration keeps its log"
+
+
 def _data_with_broken_faces(train_data: dict, folder: Path, broken: int) -> dict:
     import shutil
 
@@ -293,7 +312,7 @@ def test_unusable_training_data_in_a_worker_process_is_one_line(tiny_configs, tr
     result = _invoke("train", tiny, "train_dataloader.num_workers=1", "--work-dir", tmp_path / "work")
     assert result.exit_code == 2, result.output
     last = result.output.strip().splitlines()[-1]
-    assert last.startswith("error: 8 unusable images in a row, the last ") and last.endswith("check the data folder")
+    assert last.startswith("error: all 2 images are unusable, the last ") and last.endswith("check the data folder")
     assert "Traceback" not in result.output
 
 
@@ -306,6 +325,10 @@ def test_resume_with_nothing_to_resume_says_so_and_trains(tiny_configs, train_da
     assert result.output.startswith("warning: --resume: no checkpoint in ")
     assert "training starts from iteration 0" in result.output.splitlines()[0]
     assert (work / "iter_1.pth").is_file()
+
+    result = _invoke("train", tiny, "--work-dir", tmp_path / "fresh", "--resume", "--load-from", work / "iter_1.pth")
+    assert result.exit_code == 0, result.output  # resumes from --load-from: nothing to warn about
+    assert "warning" not in result.output
 
     (work / "iter_1.pth").unlink()  # last_checkpoint now names a missing file
     result = _invoke("train", tiny, "--work-dir", work, "--resume")

@@ -32,7 +32,8 @@ from p2s.tasks.base import TaskAdapter, tasks_for_dataset_type
 from p2s.utils.build import build
 from p2s.utils.checkpoint import load_checkpoint_file, load_state_dict_strict
 from p2s.utils.errors import P2SError
-from p2s.utils.weights import PSP_HOW_TO_GET
+from p2s.utils.weights import PSP_HOW_TO_GET, require_weight_file
+from p2s.zoo import file_sha256
 
 #: official ``encoder_type`` -> p2s encoder
 OFFICIAL_ENCODERS = {
@@ -113,11 +114,18 @@ def shared_weights(prefix: str, source: dict, path: str | Path, keep: dict | Non
     """State entries a checkpoint takes from another file (shipped encoders share one
     generator file): ``source = {"file": name or path, "key": "g_ema"}`` gives
     ``prefix + key`` for each tensor of that file's ``key`` entry, plus its ``latent_avg``
-    unless ``keep`` already has one."""
+    unless ``keep`` already has one.  With ``"sha256"`` the file must be that version:
+    a replaced generator is refused, whether the encoder is opened by name or by path."""
     if not isinstance(source, dict) or not isinstance(source.get("file"), str):
         raise P2SError(f"checkpoint '{path}': shared_weights['{prefix}'] must be a dict with a 'file' name")
     what = f"weights '{source['file']}' shared by checkpoint '{path}'"
-    ckpt = load_checkpoint_file(source["file"], what, "It ships with p2s or sits beside the checkpoint.")
+    file = require_weight_file(source["file"], what, "It ships with p2s or sits beside the checkpoint.")
+    if source.get("sha256") and file_sha256(file) != source["sha256"]:
+        raise P2SError(
+            f"checkpoint '{path}' was packed with another version of '{source['file']}' (sha256 differs; it has "
+            "been replaced since): re-pack it from a checkpoint trained with that generator (p2s zoo pack)"
+        )
+    ckpt = load_checkpoint_file(file, what)
     key = source.get("key", "g_ema")
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get(key), dict):
         raise P2SError(f"{what} have no '{key}' state dict")

@@ -66,12 +66,10 @@ def pack(
 
         task = read_translation_checkpoint(out).task.get("type")
         data = {k: v for k, v in dict(source=source, target=target, compare_with=compare_with).items() if v}
-        shipped = catalogue().get(generator)  # a catalogue name (not a path): remember which version
-        packed_with = {"name": generator, "sha256": shipped.sha256} if shipped is not None else {}
-        register(name, out.name, kind, task=task, description=description, training=training, data=data,
-                 generator=packed_with)
+        register(name, out.name, kind, task=task, description=description, training=training, data=data)
     console.print(f"packed {name}: {out} ({out.stat().st_size / 2**20:.1f} MB); {len(catalogue())} shipped models")
-    _warn_stale_users(name)
+    if kind == "generator":
+        _warn_stale_users(name)
 
 
 def _warn_stale_users(generator: str) -> None:
@@ -80,9 +78,12 @@ def _warn_stale_users(generator: str) -> None:
     import warnings
 
     from p2s.utils.errors import P2SWarning
-    from p2s.zoo import catalogue, stale_generator
+    from p2s.zoo import catalogue, file_sha256
 
-    stale = sorted(n for n, e in catalogue().items() if stale_generator(e) == generator)
+    current = file_sha256(catalogue()[generator].path)
+    sources = {n: _generator_of(n) or {} for n in catalogue()}
+    stale = sorted(n for n, src in sources.items()
+                   if src.get("file") == generator and src.get("sha256") not in (None, current))
     if stale:
         warnings.warn(f"{len(stale)} shipped encoders were packed with the earlier '{generator}' and now refuse "
                       f"to load until re-packed against it: {', '.join(stale)}", P2SWarning, stacklevel=2)
@@ -108,18 +109,18 @@ def _check_pack_options(name: str, kind: str, generator: Optional[str], source: 
     if kind == "translation" and bool(source) != bool(target):
         raise P2SError("--source and --target go together (the folders a demo or held-out score reads)")
     if name in catalogue() and not replace:
-        users = sorted(n for n, e in catalogue().items() if e.kind == "translation" and _generator_of(n) == name)
+        users = sorted(n for n in catalogue() if (_generator_of(n) or {}).get("file") == name)
         also = f"; {len(users)} shipped encoders use it ({', '.join(users)}) and would need re-packing" if users else ""
         raise P2SError(f"'{name}' is already shipped{also}; pass --replace to overwrite it, or choose another --name")
 
 
-def _generator_of(name: str) -> Optional[str]:
-    """The generator a packed translation entry shares (its ``shared_weights`` file)."""
+def _generator_of(name: str) -> Optional[dict]:
+    """The ``shared_weights`` source (``file``, ``sha256``) of a shipped translation entry."""
     from p2s.utils.checkpoint import load_checkpoint_file
     from p2s.zoo import catalogue
 
-    path = catalogue()[name].path
-    if not path.is_file():
+    entry = catalogue()[name]
+    if entry.kind != "translation" or not entry.path.is_file():
         return None
-    config = load_checkpoint_file(path, "shipped model").get("p2s") or {}
-    return next((entry.get("file") for entry in (config.get("shared_weights") or {}).values()), None)
+    config = load_checkpoint_file(entry.path, "shipped model").get("p2s") or {}
+    return next(iter((config.get("shared_weights") or {}).values()), None)

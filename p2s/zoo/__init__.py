@@ -39,9 +39,6 @@ class ZooEntry:
     #: synthetic-face folders it reads and is scored against, for ``p2s demo`` and the
     #: held-out figures: ``{"source": "labels", "target": "images"[, "compare_with": name]}``
     data: dict[str, Any] = field(default_factory=dict)
-    #: the shipped generator a translation entry was packed against, as it was then:
-    #: ``{"name": "synthfaces-generator", "sha256": ...}``
-    generator: dict[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -65,36 +62,23 @@ def sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """``sha256`` of a file, computed once per file version (size and mtime)."""
+    stat = os.stat(path)
+    return _sha256_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
 @lru_cache(maxsize=64)
 def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
-    """``sha256`` once per file version (a changed file has a new size or mtime)."""
     return sha256(path)
-
-
-def stale_generator(entry: ZooEntry) -> str | None:
-    """The name of the shipped generator ``entry`` was packed against, when that generator
-    has been replaced since (its catalogue sha256 is another): the encoder would decode
-    with weights it never learnt."""
-    name, packed_with = entry.generator.get("name"), entry.generator.get("sha256")
-    shipped = catalogue().get(name) if name else None
-    return name if shipped is not None and packed_with and shipped.sha256 != packed_with else None
 
 
 def check_intact(entry: ZooEntry) -> Path:
     """The entry's file, refused when it is not the file the catalogue lists (overwritten
-    by hand or by ``p2s zoo pack --replace`` without its catalogue entry), or when the
-    generator it shares has been replaced since it was packed."""
-    stale = stale_generator(entry)
-    if stale is not None:
-        raise P2SError(
-            f"shipped model '{entry.name}' was packed with an earlier '{stale}', which has been replaced "
-            f"since: re-pack it from a checkpoint trained with the new generator "
-            f"(p2s zoo pack CHECKPOINT --name {entry.name} --generator {stale} --replace)"
-        )
+    by hand or by ``p2s zoo pack --replace`` without its catalogue entry)."""
     path = entry.path
     if entry.sha256 and path.is_file():
-        stat = path.stat()
-        if _sha256_of(str(path), stat.st_size, stat.st_mtime_ns) != entry.sha256:
+        if file_sha256(path) != entry.sha256:
             raise P2SError(
                 f"shipped model '{entry.name}' ({path}) is not the file its catalogue lists "
                 "(sha256 differs): it was changed after packing; reinstall p2s or re-pack it "

@@ -1,8 +1,8 @@
 """Turn trained checkpoints into shipped catalogue entries (``p2s zoo pack``).
 
 A packed translation file holds the encoder (and ``latent_avg``) in float16 and names
-the generator file it was trained against instead of repeating it: eight encoders
-share one generator.  Packing refuses a checkpoint whose generator differs from the
+the generator file it was trained against (with that file's sha256) instead of
+repeating it: eight encoders share one generator.  Packing refuses a checkpoint whose generator differs from the
 named file, so a shipped encoder always runs with the generator it learnt.
 """
 
@@ -19,7 +19,8 @@ from p2s.apis.checkpoint import P2S_CHECKPOINT_VERSION, without_weight_files
 from p2s.utils.atomic import write_atomically
 from p2s.utils.checkpoint import atomic_torch_save, load_checkpoint_file
 from p2s.utils.errors import P2SError
-from p2s.zoo import CATALOGUE, WEIGHTS_DIR, catalogue, sha256
+from p2s.utils.weights import require_weight_file
+from p2s.zoo import CATALOGUE, WEIGHTS_DIR, catalogue, file_sha256, sha256
 
 DECODER = "decoder."
 
@@ -60,7 +61,9 @@ def pack_translation(checkpoint: str | Path, out: str | Path, generator: str,
     }
     config = dict(raw["p2s"])
     config["model"] = without_weight_files(config["model"])
-    config["shared_weights"] = {DECODER: {"file": generator, "key": "g_ema"}}
+    # the generator's version too: an encoder never decodes with weights it did not learn
+    config["shared_weights"] = {DECODER: {"file": generator, "key": "g_ema",
+                                          "sha256": file_sha256(require_weight_file(generator, "generator weights"))}}
     config["version"] = P2S_CHECKPOINT_VERSION
     atomic_torch_save({"state_dict": kept, "p2s": config}, out)
     meta = raw.get("meta") if isinstance(raw.get("meta"), dict) else {}

@@ -135,3 +135,8 @@ def nonfinite_entries(state_dict: Mapping[str, Any]) -> list[str]:
     sums = torch.stack([state_dict[k].detach().sum(dtype=torch.float32).reshape(()).cpu() for k in names])
     candidates = torch.nonzero(~torch.isfinite(sums)).flatten().tolist()
     return [names[i] for i in candidates if not bool(torch.isfinite(state_dict[names[i]]).all())]
+
+
+def strip_prefix(state_dict: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """The entries of ``state_dict`` under ``prefix``, with the prefix removed."""
+    return {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}

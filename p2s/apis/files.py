@@ -79,7 +79,8 @@ def make_output_folder(path: str | Path, option: str = "--output") -> Path:
 
 def refuse_overwriting_inputs(inputs: Sequence[str | Path], outputs: Iterable[Path]) -> None:
     """Refuse, before anything is written, an output that would replace one of the
-    inputs (``--output`` the input folder): the input would be lost."""
+    inputs (``--output`` the input folder): the input would be lost; and an output
+    path where a folder stands, which would stop the run halfway."""
     sources = {Path(p).resolve(): Path(p) for p in inputs}
     for out in outputs:
         source = sources.get(Path(out).resolve())
@@ -87,6 +88,8 @@ def refuse_overwriting_inputs(inputs: Sequence[str | Path], outputs: Iterable[Pa
             raise P2SError(
                 f"writing {out} would replace the input '{source}'; give another --output folder"
             )
+        if Path(out).is_dir():
+            raise P2SError(f"output {out} is a folder; move it away or give another --output folder")
 
 
 def list_inputs(path: str | Path) -> list[Path]:
@@ -300,9 +303,11 @@ def translate_files(
     if mix:
         mix.check(translator.num_ws)  # before anything is written, not after the first batch
     check_compress_level(compress_level)
-    if not latents_only:
-        variants = [f"_mix{k}" for k in range(mix.count)] if mix else []
-        refuse_overwriting_inputs(inputs, (output / f"{p.stem}{v}.png" for p in inputs for v in ["", *variants]))
+    names = [] if latents_only else ["", *([f"_mix{k}" for k in range(mix.count)] if mix else [])]
+    planned = [output / f"{p.stem}{v}.png" for p in inputs for v in names]
+    if save_latents or latents_only:
+        planned += [output / "latents" / f"{p.stem}.npy" for p in inputs]
+    refuse_overwriting_inputs(inputs, planned)
     report = TranslateReport()
     rng = np.random.RandomState(mix.seed) if mix else None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,12 +12,13 @@ from mmengine.config import Config
 
 from p2s.utils.errors import P2SError
 
-_WORDS = {"true": True, "false": False, "none": None, "null": None}
+_WORDS = {"true": True, "false": False, "none": None, "null": None,
+          "nan": math.nan, "inf": math.inf, "+inf": math.inf, "-inf": -math.inf}
 
 
 def parse_value(text: str) -> Any:
-    """A Python literal (``8``, ``0.5``, ``[1, 2]``, ``(35, 223)``, ``'a'``), a bool or
-    None word, or else the text itself."""
+    """A Python literal (``8``, ``0.5``, ``[1, 2]``, ``(35, 223)``, ``'a'``), a bool,
+    None, nan or inf word, or else the text itself."""
     if text.lower() in _WORDS:
         return _WORDS[text.lower()]
     try:

@@ -204,10 +204,18 @@ def check_trainable(cfg, path: Path) -> None:
     missing = [key for key in REQUIRED_KEYS if not cfg.get(key)]
     if missing:
         raise P2SError(f"config '{path}' has no {', '.join(missing)}: it is not a training config")
-    for key in ("max_iters", "max_epochs"):
+    for key in ("max_iters", "max_epochs", "val_interval"):
         value = cfg.train_cfg.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        if value is not None and (not _is_int(value) or value < 1):
             raise P2SError(f"train_cfg.{key} must be a positive integer, got {value!r}")
+    for name, hook in (cfg.get("default_hooks") or {}).items():  # an interval of 0 divides by zero mid-run
+        value = hook.get("interval") if isinstance(hook, dict) else None
+        if value is not None and (not _is_int(value) or value == 0 or value < -1):
+            raise P2SError(f"default_hooks.{name}.interval must be a positive integer (or -1: never), got {value!r}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_resumable(work_dir: Path) -> None:

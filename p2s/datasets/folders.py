@@ -25,17 +25,28 @@ MAX_UNREADABLE_IN_A_ROW = 8
 T = TypeVar("T")
 
 
-def list_images(root: str | Path, role: str, how_to_get: str = "") -> list[Path]:
-    """Sorted images directly in ``root``; a missing or empty folder is a user error
-    (``how_to_get``, e.g. the command that makes the data, ends the message)."""
+def list_images(root: str | Path, role: str, how_to_get: str = "", max_samples: int | None = None) -> list[Path]:
+    """Sorted images directly in ``root`` (the first ``max_samples`` of them); a missing
+    or empty folder is a user error (``how_to_get``, e.g. the command that makes the
+    data, ends the message)."""
     root = Path(root)
     hint = f"; {how_to_get}" if how_to_get else ""
+    check_max_samples(max_samples)
     if not root.is_dir():
-        raise P2SError(f"{role} folder '{root}' does not exist{hint}")
+        what = "is a file, not a folder" if root.exists() else "does not exist"
+        raise P2SError(f"{role} folder '{root}' {what}{hint}")
     files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise P2SError(f"{role} folder '{root}' has no {', '.join(IMAGE_SUFFIXES)} images{hint}")
-    return files
+    return files[:max_samples]
+
+
+def check_max_samples(max_samples: int | None) -> None:
+    """``None`` (every file) or a positive count: 0 would make an empty data set that an
+    infinite sampler waits on forever, and a negative slice drops files silently."""
+    if max_samples is not None and (isinstance(max_samples, bool) or not isinstance(max_samples, int)
+                                    or max_samples < 1):
+        raise P2SError(f"dataset max_samples must be a positive integer or None, got {max_samples!r}")
 
 
 #: PIL modes whose conversion to 8-bit RGB keeps the picture (16-bit and float modes
@@ -123,7 +134,7 @@ class ImageFolderDataset(_TaskDataset):
     def __init__(self, root: str, task: dict | TaskAdapter, train: bool = True, seed: int = 0,
                  max_samples: int | None = None, how_to_get: str = "") -> None:
         super().__init__(task, train, seed)
-        self.files = list_images(root, "target", how_to_get)[:max_samples]
+        self.files = list_images(root, "target", how_to_get, max_samples)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -149,6 +160,7 @@ class PairedImageDataset(_TaskDataset):
     def __init__(self, source_root: str, target_root: str, task: dict | TaskAdapter, train: bool = True,
                  seed: int = 0, max_samples: int | None = None, how_to_get: str = "") -> None:
         super().__init__(task, train, seed)
+        check_max_samples(max_samples)
         sources = {p.stem: p for p in list_images(source_root, "source", how_to_get)}
         targets = {p.stem: p for p in list_images(target_root, "target", how_to_get)}
         for role, mine, other, root in (("source", sources, targets, target_root),

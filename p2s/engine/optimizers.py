@@ -15,6 +15,7 @@ subclass's ``step`` would run registered hooks twice once any ``RAdam`` exists.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 
 import torch
@@ -68,8 +69,8 @@ class Ranger(Optimizer):
         decoupled_weight_decay: bool = False,
         foreach: bool | None = None,
     ) -> None:
-        if not lr >= 0.0:
-            raise ValueError(f"Ranger: lr must be >= 0, got {lr}.")
+        if not (lr >= 0.0 and math.isfinite(lr)):
+            raise ValueError(f"Ranger: lr must be a finite number >= 0, got {lr}.")
         if not 0.0 < alpha <= 1.0:
             raise ValueError(f"Ranger: alpha must be in (0, 1], got {alpha}.")
         if int(k) != k or k < 1:

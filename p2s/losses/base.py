@@ -14,6 +14,7 @@ so training checkpoints keep the official ``encoder.*`` / ``decoder.*`` layout).
 
 from __future__ import annotations
 
+import math
 from abc import ABCMeta, abstractmethod
 from typing import Any
 
@@ -138,6 +139,10 @@ class BaseLoss(nn.Module, metaclass=ABCMeta):
                 f"{type(self).__name__} loss_name must start with 'loss_' (MMEngine sums the "
                 f"logged values whose name contains 'loss'), got {loss_name!r}"
             )
+        if isinstance(loss_weight, bool) or not isinstance(loss_weight, (int, float)) or not (
+                math.isfinite(loss_weight) and loss_weight >= 0):
+            raise P2SError(f"{type(self).__name__} loss_weight must be a finite number >= 0 (a negative one "
+                           f"maximises the loss), got {loss_weight!r}")
         self.loss_weight = float(loss_weight)
         self.loss_name = loss_name
 

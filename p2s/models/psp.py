@@ -75,6 +75,9 @@ class PSP(BaseModel):
             self._init_latent_avg(latent_avg_samples)
         self.pooled_size = int(pooled_size)
         self.face_pool = nn.AdaptiveAvgPool2d((self.pooled_size, self.pooled_size))
+        if losses is not None and not isinstance(losses, dict):
+            raise P2SError("model.losses must be a dict of loss configs (name -> dict(type=...)), "
+                           f"got a {type(losses).__name__}")
         self.losses = nn.ModuleDict(
             {name: build(LOSSES, cfg, BaseLoss) for name, cfg in (losses or {}).items()}
         )

@@ -33,7 +33,7 @@ class GANImageDataset(Dataset):
 
     def __init__(self, root: str, size: int, flip: bool = True, seed: int = 0, max_samples: int | None = None) -> None:
         self.root = Path(root)
-        self.files = list_images(root, "image")[:max_samples]
+        self.files = list_images(root, "image", max_samples=max_samples)
         self.size, self.flip, self.seed = int(size), bool(flip), int(seed)
 
     def __len__(self) -> int:

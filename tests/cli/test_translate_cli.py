@@ -286,6 +286,14 @@ def test_when_every_input_fails_no_empty_output_folder_is_left(tiny, ckpt, tmp_p
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["keep.txt"]  # new/out/latents all gone
 
 
+def test_a_folder_standing_at_an_output_path_is_refused_before_writing(tiny, ckpt, pair_dir, tmp_path):
+    out = tmp_path / "out"
+    (out / "q.png").mkdir(parents=True)
+    line = tiny.one_line_error(_translate(tiny, ckpt("inversion"), pair_dir, out))
+    assert f"output {out / 'q.png'} is a folder; move it away or give another --output folder" in line
+    assert sorted(p.name for p in out.iterdir()) == ["q.png"]  # nothing written beside it
+
+
 def test_names_with_brackets_are_printed_verbatim(tiny, ckpt, tmp_path):
     """File names are not rich markup: '[x]' and '[red]' must survive in the messages."""
     folder = tmp_path / "in[red]"

@@ -119,6 +119,16 @@ def test_resume_continues_exactly(tiny_configs, train_data, tmp_path):
     ("bad config value: model should be a nn.Module object or dict, but got 5", ["model=5"]),
     ("bad config value: batch_size should be a positive integer value", ["train_dataloader.batch_size=0"]),
     ("train_cfg.max_iters must be a positive integer, got -5", ["train_cfg.max_iters=-5"]),
+    ("train_cfg.val_interval must be a positive integer, got 0", ["train_cfg.val_interval=0"]),
+    ("default_hooks.logger.interval must be a positive integer (or -1: never), got 0",
+     ["default_hooks.logger.interval=0"]),
+    ("dataset max_samples must be a positive integer or None, got 0", ["train_dataloader.dataset.max_samples=0"]),
+    ("model.losses must be a dict of loss configs (name -> dict(type=...)), got a list", ["model.losses=[1,2]"]),
+    ("L2Loss loss_weight must be a finite number >= 0 (a negative one maximises the loss), got -1",
+     ["model.losses.l2.loss_weight=-1"]),
+    ("L2Loss loss_weight must be a finite number >= 0 (a negative one maximises the loss), got nan",
+     ["model.losses.l2.loss_weight=nan"]),
+    ("bad config value: Ranger: lr must be a finite number >= 0, got nan", ["optim_wrapper.optimizer.lr=nan"]),
 ])
 def test_user_errors_are_one_line(expected, overrides, tiny_configs, train_data, tmp_path):
     base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"

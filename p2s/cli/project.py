@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,6 +11,10 @@ from rich.markup import escape
 
 from p2s.cli.common import err_console, print_skipped, progress_bar, require_checkpoint, user_errors
 from p2s.utils.errors import P2SError
+
+
+#: the largest --lr accepted: far above what works, below what overflows float32 steps
+MAX_LR = 10.0
 
 
 @user_errors
@@ -28,6 +31,7 @@ def project(
     """Fit W+ codes to images by gradient descent (L2 + LPIPS), from the mean latent."""
     require_checkpoint(checkpoint)  # before seconds of imports
     import numpy as np
+    import torch
 
     from p2s.apis.files import (
         check_output_folder, list_inputs, make_output_folder, refuse_overwriting_inputs, removed_when_empty, save_npy,
@@ -41,8 +45,8 @@ def project(
     check_output_folder(output)  # before any work
     inputs = list_inputs(input)
     refuse_overwriting_inputs(inputs, (output / f"{p.stem}.png" for p in inputs))
-    if not (lr > 0 and math.isfinite(lr)):
-        raise P2SError(f"--lr must be a positive number, got {lr}")
+    if not (0 < lr <= MAX_LR):
+        raise P2SError(f"--lr must be a number in (0, {MAX_LR:g}] (StyleGAN projectors use 0.01 to 0.1), got {lr}")
     if not no_lpips:
         from p2s.losses.lpips import resolve_trunk_weights
 
@@ -70,6 +74,11 @@ def project(
                     continue
                 target = normalize(to_tensor(pil_resize(image, translator.model.pooled_size))).unsqueeze(0).to(translator.device)
                 result = projector.project(target, on_step=lambda *_: bar.advance(job))
+                if not bool(torch.isfinite(result.latents).all()):
+                    failed.append(path)
+                    print_skipped(f"{path.name}: the projection diverged (NaN or infinite codes); lower --lr "
+                                  f"(now {lr:g})")
+                    continue
                 save_png(tensors_to_uint8(result.images)[0], output / f"{path.stem}.png")
                 save_npy(result.latents[0].cpu().numpy().astype(np.float32), output / "latents" / f"{path.stem}.npy")
         done = len(inputs) - len(failed)

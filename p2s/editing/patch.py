@@ -23,6 +23,10 @@ def parse_box(text: str) -> tuple[int, ...]:
         values = ()
     if len(values) not in (2, 4):
         raise P2SError(f"--box '{text}' is not like 'x0,y0' or 'x0,y0,x1,y1' (integer pixels)")
+    if min(values) < 0:  # the same for every input: said once, before the model loads
+        raise P2SError(f"--box '{text}' has a negative coordinate; pixels count from 0 at the top left")
+    if len(values) == 4 and (values[2] <= values[0] or values[3] <= values[1]):
+        raise P2SError(f"--box '{text}' is empty (x1 must exceed x0 and y1 exceed y0)")
     return values
 
 
@@ -77,12 +81,19 @@ def local_edit(translator, image: Image.Image | str | Path, patch: Image.Image |
 
 
 def open_patch(path: Path) -> Image.Image:
-    """Load a patch image (any mode; alpha is kept for the paste mask)."""
+    """Load a patch image (any 8-bit mode; alpha is kept for the paste mask).  16-bit and
+    float images are refused: converting them to 8 bits saturates them to white."""
+    from p2s.datasets.folders import RGB_CONVERTIBLE_MODES
+
     if not path.is_file():
-        raise P2SError(f"patch '{path}' does not exist")
+        raise P2SError(f"patch '{path}' " + ("is a folder, not an image file" if path.is_dir() else "does not exist"))
     try:
         with Image.open(path) as handle:
             handle.load()
-            return handle.copy()
+            patch = handle.copy()
     except (OSError, SyntaxError, ValueError) as err:
         raise P2SError(f"patch '{path}' is not a readable image ({err})") from None
+    if patch.mode not in RGB_CONVERTIBLE_MODES:
+        raise P2SError(f"patch '{path}': mode {patch.mode} (16-bit or float) cannot be pasted as 8-bit; "
+                       "save it as an 8-bit image")
+    return patch

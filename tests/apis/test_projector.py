@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from p2s.apis.projector import Projector
@@ -45,3 +46,36 @@ def test_project_without_lpips_weights_says_how_to_go_on(tiny, ckpt, tmp_path, m
     line = tiny.one_line_error(result)
     assert "alexnet-owt-7be5be79.pth" in line and line.endswith("or project with L2 only: --no-lpips.")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_diverged_projection_is_skipped_not_saved(tiny, ckpt, tmp_path, monkeypatch):
+    from p2s.apis import projector
+
+    real = projector.Projector.project
+
+    def diverge(self, targets, on_step=None):
+        result = real(self, targets, on_step)
+        result.latents[:] = float("nan")
+        return result
+
+    monkeypatch.setattr(projector.Projector, "project", diverge)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tiny.write_rgb(folder / "a.png", seed=1)
+    out = tmp_path / "out"
+    result = tiny.invoke("project", "--checkpoint", ckpt("inversion"), "--input", folder, "--output", out,
+                         "--steps", "2", "--no-lpips", "--device", "cpu")
+    assert result.exit_code == 1, result.output
+    assert "a.png: the projection diverged (NaN or infinite codes); lower --lr (now 0.05)" in " ".join(
+        result.output.split())
+    assert not out.exists()  # nothing saved, no empty folder left
+
+
+@pytest.mark.parametrize("lr", ["0", "11", "nan", "1e38"])
+def test_lr_outside_the_working_range_is_one_line(tiny, ckpt, tmp_path, lr):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tiny.write_rgb(folder / "a.png", seed=1)
+    result = tiny.invoke("project", "--checkpoint", ckpt("inversion"), "--input", folder, "--output",
+                         tmp_path / "out", "--lr", lr, "--no-lpips", "--device", "cpu")
+    assert "--lr must be a number in (0, 10]" in tiny.one_line_error(result)

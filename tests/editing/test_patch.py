@@ -45,6 +45,25 @@ def test_parse_box():
             parse_box(text)
 
 
+@pytest.mark.parametrize("text, expected", [("-5,-5", "has a negative coordinate"), ("5,5,5,5", "is empty"),
+                                             ("5,9,8,2", "is empty")])
+def test_boxes_wrong_for_every_input_are_refused_when_parsed(text, expected):
+    with pytest.raises(P2SError, match=expected):
+        parse_box(text)
+
+
+def test_a_16_bit_patch_is_refused_not_pasted_as_white(tmp_path):
+    from p2s.editing.patch import open_patch
+
+    Image.fromarray(np.full((4, 4), 1000, np.uint16)).save(tmp_path / "deep.png")
+    with pytest.raises(P2SError, match=r"mode I;16 \(16-bit or float\) cannot be pasted as 8-bit"):
+        open_patch(tmp_path / "deep.png")
+    with pytest.raises(P2SError, match="is a folder, not an image file"):
+        open_patch(tmp_path)
+    Image.new("LA", (4, 4)).save(tmp_path / "la.png")
+    assert open_patch(tmp_path / "la.png").mode == "LA"
+
+
 def test_local_edit_reencodes_the_composite(tiny, ckpt):
     from p2s.apis.translator import Translator
 

@@ -41,6 +41,16 @@ def check_output_folder(path: str | Path, option: str = "--output") -> Path:
     return path
 
 
+def check_output_file(path: str | Path, option: str) -> Path:
+    """Refuse, before any work, an output file path where a folder stands or whose folder
+    is a file (found only at the end of a long computation otherwise)."""
+    path = Path(path)
+    if path.is_dir():
+        raise P2SError(f"{option} '{path}' is a folder; give a file name")
+    check_output_folder(path.parent, option)
+    return path
+
+
 def missing_folders(path: str | Path) -> list[Path]:
     """``path`` and those of its parents that do not exist yet, innermost first."""
     path = Path(path)

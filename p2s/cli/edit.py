@@ -198,6 +198,9 @@ def ganspace(
     if generator_option and generator is None:
         raise P2SError("--generator-option applies to --generator only (a checkpoint carries its generator config)")
     options = _generator_options(generator_option)
+    from p2s.apis.files import check_output_file
+
+    check_output_file(output, "--output")  # before minutes of sampling
     target = resolve_device(device)
     net = generator_from_checkpoint(checkpoint) if checkpoint else generator_from_weights(generator, **options)
     net = net.to(target)

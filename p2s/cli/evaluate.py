@@ -62,6 +62,10 @@ def evaluate(
     from p2s.evaluation.metrics import HIGHER_IS_BETTER, build_metrics, evaluate_pairs, pair_by_stem, parse_metric_names, summary_json
 
     names = parse_metric_names(metrics)
+    if json_path is not None:
+        from p2s.apis.files import check_output_file
+
+        check_output_file(json_path, "--json")
     device = str(resolve_device(device))
     pairing = pair_by_stem(pred, target)
     for side, stems in (("pred", pairing.pred_only), ("target", pairing.target_only)):

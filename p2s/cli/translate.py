@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -57,7 +56,7 @@ def translate(
     resize_factor: Annotated[Optional[int], typer.Option(help="super-resolution degradation factor (default 16)")] = None,
     mix: Annotated[int, typer.Option(min=0, help="style-mixing variants per input (<stem>_mix<k>.png)")] = 0,
     mix_layers: Annotated[Optional[str], typer.Option(help="W+ rows to inject, e.g. 8-17 (default: fine rows)")] = None,
-    mix_alpha: Annotated[Optional[float], typer.Option(help="blend weight of the injected rows (default: replace)")] = None,
+    mix_alpha: Annotated[Optional[float], typer.Option(help="blend weight in [0, 1] of the injected rows (default 1: replace)")] = None,
     seed: Annotated[int, typer.Option(min=0, help="seed of the random z used for --mix")] = 0,
     precision: Annotated[Precision, typer.Option(help="fp32 (exact, as the official code) or bf16 (GPU)")] = Precision.fp32,
     iterations: Annotated[Optional[int], typer.Option(min=1, help="refinement steps of iterative (ReStyle) checkpoints")] = None,
@@ -78,8 +77,8 @@ def translate(
         raise P2SError("--latents-only writes no images, so it cannot go with --mix")
     if not mix and (mix_layers is not None or mix_alpha is not None):
         raise P2SError("--mix-layers and --mix-alpha go with --mix N (the number of variants per input)")
-    if mix_alpha is not None and not math.isfinite(mix_alpha):
-        raise P2SError(f"--mix-alpha must be a finite number, got {mix_alpha}")
+    if mix_alpha is not None and not 0.0 <= mix_alpha <= 1.0:  # nan fails too
+        raise P2SError(f"--mix-alpha must be in [0, 1] (0: the input's rows, 1: the random ones), got {mix_alpha}")
     require_checkpoint(checkpoint)
     from p2s.apis.files import (
         MixSpec, check_output_folder, default_io_workers, list_inputs, make_output_folder, removed_when_empty,

@@ -54,7 +54,7 @@ def pack(
     from p2s.zoo import WEIGHTS_DIR, catalogue
     from p2s.zoo.pack import pack_generator, pack_translation, register
 
-    _check_pack_options(name, kind, generator, source, target, replace)
+    _check_pack_options(name, kind, generator, source, target, replace, compare_with)
     WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
     out = WEIGHTS_DIR / f"{name}.pt"
     if kind == "generator":
@@ -90,7 +90,7 @@ def _warn_stale_users(generator: str) -> None:
 
 
 def _check_pack_options(name: str, kind: str, generator: Optional[str], source: Optional[str],
-                        target: Optional[str], replace: bool) -> None:
+                        target: Optional[str], replace: bool, compare_with: Optional[str] = None) -> None:
     """Every refusal before anything is written."""
     from p2s.utils.errors import P2SError
     from p2s.zoo import catalogue
@@ -108,6 +108,14 @@ def _check_pack_options(name: str, kind: str, generator: Optional[str], source: 
         raise P2SError("--generator is needed: the shipped generator this encoder was trained with")
     if kind == "translation" and bool(source) != bool(target):
         raise P2SError("--source and --target go together (the folders a demo or held-out score reads)")
+    if compare_with is not None:  # the demo draws the pair side by side on the same data
+        if not source:
+            raise P2SError("--compare-with needs --source and --target (the data both models are drawn on)")
+        rival = catalogue().get(compare_with)
+        if rival is None or rival.kind != "translation" or compare_with == name:
+            shipped = ", ".join(n for n, e in catalogue().items() if e.kind == "translation" and n != name) or "none"
+            raise P2SError(f"--compare-with names another shipped translation model (shipped: {shipped}), "
+                           f"got {compare_with!r}")
     if name in catalogue() and not replace:
         users = sorted(n for n in catalogue() if (_generator_of(n) or {}).get("file") == name)
         also = f"; {len(users)} shipped encoders use it ({', '.join(users)}) and would need re-packing" if users else ""

@@ -691,7 +691,9 @@ def test_a_folder_given_as_checkpoint_and_a_read_only_output_are_one_line(tiny, 
 
 @pytest.mark.parametrize("args, message", [
     (["--mix", "1", "--seed", "-1"], "Invalid value for '--seed'"),
-    (["--mix", "1", "--mix-alpha", "nan"], "--mix-alpha must be a finite number"),
+    (["--mix", "1", "--mix-alpha", "nan"], "--mix-alpha must be in [0, 1]"),
+    (["--mix", "1", "--mix-alpha", "5"], "--mix-alpha must be in [0, 1] (0: the input's rows, 1: the random ones)"),
+    (["--mix", "1", "--mix-alpha", "-1"], "--mix-alpha must be in [0, 1]"),
 ])
 def test_bad_mix_values_are_refused_before_writing(tiny, ckpt, pair_dir, tmp_path, args, message):
     result = tiny.invoke("translate", "--checkpoint", ckpt("inversion"), "--input", pair_dir,

@@ -106,6 +106,9 @@ def test_ganspace_from_generator_weights(run, tmp_path):
     assert result.exit_code == 0, result.output
     bad = run("directions", "ganspace", "--generator", weights, "--output", tmp_path / "x.npz")
     assert bad.exit_code == 2 and "error:" in bad.output and "Traceback" not in bad.output
+    folder = run("directions", "ganspace", "--generator", weights, "--output", tmp_path, "--samples", "500",
+                 *[a for option in options for a in ("--generator-option", option)])
+    assert folder.exit_code == 2 and f"--output '{tmp_path}' is a folder; give a file name" in folder.output
 
     # a p2s-written file records its options: no --generator-option needed, and a config
     # that builds another architecture is told which options the file wants

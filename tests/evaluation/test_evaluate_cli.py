@@ -156,3 +156,9 @@ def test_id_weights_that_are_not_a_state_dict_are_one_line(same_folders, tmp_pat
     torch.save([1, 2], tmp_path / "list.pt")
     line = one_line_error(run("--pred", pred, "--target", target, "--metrics", "id", "--id-weights", tmp_path / "list.pt"))
     assert "hold a list, not a state dict" in line
+
+
+def test_a_json_path_that_is_a_folder_is_refused_before_computing(same_folders, tmp_path):
+    pred, target = same_folders
+    line = one_line_error(run("--pred", pred, "--target", target, "--metrics", "psnr", "--json", tmp_path))
+    assert line == f"error: --json '{tmp_path}' is a folder; give a file name"

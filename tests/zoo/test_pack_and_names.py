@@ -199,6 +199,9 @@ def test_a_shipped_file_changed_after_packing_is_refused_by_name(tiny, tiny_zoo)
     (["--name", ""], "--name must be lower-case letters"),
     (["--name", "a/b"], "--name must be lower-case letters"),
     (["--name", "ok", "--source", "nope", "--target", "images"], "--source names a synthetic-face folder"),
+    (["--name", "ok", "--compare-with", "other"], "--compare-with needs --source and --target"),
+    (["--name", "ok", "--source", "images", "--target", "images", "--compare-with", "nonexistent"],
+     "--compare-with names another shipped translation model (shipped: none), got 'nonexistent'"),
 ])
 def test_pack_refuses_names_and_folders_before_writing(tiny, tiny_zoo, args, message):
     from typer.testing import CliRunner

@@ -59,6 +59,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,8 +87,13 @@ _REL_TOL = 1e-6
 def read_ada_pickle(path: str | os.PathLike) -> dict[str, Any]:
     """The snapshot dict of an NVlabs ``.pkl``, networks as :class:`PersistentStub` trees."""
     path = Path(path)
+    if path.is_dir():
+        raise P2SError(f"StyleGAN2-ADA pickle '{path}' is a folder, not a file")
     if not path.is_file():
         raise MissingWeightsError("StyleGAN2-ADA pickle", str(path.resolve()), HOW_TO_GET)
+    if zipfile.is_zipfile(path):  # torch.save's format, not an NVlabs pickle
+        raise P2SError(f"'{path}' is a PyTorch checkpoint (zip), not an NVlabs .pkl: p2s reads PyTorch "
+                       "checkpoints as they are (--checkpoint, model.generator.weights=...)")
     with path.open("rb") as handle:
         try:
             data = restricted_load(handle)

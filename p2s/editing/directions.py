@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from p2s.utils.errors import P2SError
+from p2s.utils.weights import why_not_a_file
 
 #: prefix of named GANSpace directions (``ganspace:3``)
 GANSPACE_PREFIX = "ganspace:"
@@ -50,7 +51,7 @@ def _as_rows(array: np.ndarray, num_ws: int, w_dim: int, what: str) -> torch.Ten
 def _load_npy(path: Path) -> np.ndarray:
     if not path.is_file():
         raise P2SError(
-            f"direction file '{path}' does not exist (give a .npy file or {GANSPACE_PREFIX}K "
+            f"direction file '{path}' {why_not_a_file(path)} (give a .npy file or {GANSPACE_PREFIX}K "
             "with --directions-file)"
         )
     try:
@@ -96,6 +97,9 @@ def load_direction(
             values, or an unknown component.
     """
     component = parse_ganspace_name(str(path_or_name))
+    if component is None and directions_file is not None:
+        raise P2SError(f"--directions-file goes with --direction {GANSPACE_PREFIX}K; "
+                       f"'{path_or_name}' is a direction file of its own")
     if component is None:
         path = Path(path_or_name)
         return _as_rows(_load_npy(path), num_ws, w_dim, f"direction file '{path}'")

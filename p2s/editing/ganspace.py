@@ -18,6 +18,7 @@ import torch
 from p2s.generators.base import BaseGenerator
 from p2s.utils.atomic import write_atomically
 from p2s.utils.errors import P2SError
+from p2s.utils.weights import why_not_a_file
 
 #: keys of a GANSpace ``.npz`` (extra keys, e.g. ``n_samples`` and ``seed``, are allowed)
 NPZ_KEYS = ("components", "stds", "mean")
@@ -96,7 +97,7 @@ def load_ganspace(path: str | Path) -> GanSpace:
     """Read a GANSpace ``.npz`` (as :func:`save_ganspace` writes); one-line errors."""
     path = Path(path)
     if not path.is_file():
-        raise P2SError(f"directions file '{path}' does not exist (make one with 'p2s directions ganspace')")
+        raise P2SError(f"directions file '{path}' {why_not_a_file(path)} (make one with 'p2s directions ganspace')")
     try:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:

@@ -36,3 +36,8 @@ def require_weight_file(path: str | os.PathLike, what: str = "checkpoint", how_t
     if len(resolved.parts) == 1 and not resolved.suffix and zoo.names():
         how += f" '{resolved}' is not a shipped model either (shipped: {', '.join(zoo.names())})."
     raise MissingWeightsError(what, str(resolved.resolve()), how)
+
+
+def why_not_a_file(path: str | os.PathLike) -> str:
+    """``'is a folder, not a file'`` or ``'does not exist'``, for a path that is no file."""
+    return "is a folder, not a file" if Path(path).is_dir() else "does not exist"

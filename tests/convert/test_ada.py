@@ -379,17 +379,23 @@ def test_cli_writes_the_output(ada_pkl, tmp_path):
     assert direct.exit_code == 0, direct.output
 
 
-@pytest.mark.parametrize("case", ["missing", "evil"])
+@pytest.mark.parametrize("case", ["missing", "evil", "folder", "torch file"])
 def test_cli_errors_are_one_line_exit_2(tmp_path, case):
     src = tmp_path / "nope.pkl"
     if case == "evil":
         write(src, proto0_call("os", "system", f"touch {tmp_path / 'MARKER'}"))
+    elif case == "folder":
+        src.mkdir()
+    elif case == "torch file":
+        torch.save({"g_ema": {}}, src)
     result = CliRunner().invoke(cli(), ["convert", "ada-pkl", str(src), str(tmp_path / "o.pt")])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.output
-    assert ("not found" if case == "missing" else "refused to unpickle os.system") in errors[0]
+    expected = {"missing": "not found", "evil": "refused to unpickle os.system", "folder": "is a folder, not a file",
+                "torch file": "is a PyTorch checkpoint (zip), not an NVlabs .pkl"}[case]
+    assert expected in errors[0], errors[0]
     assert not (tmp_path / "o.pt").exists() and not (tmp_path / "MARKER").exists()
 
 

@@ -38,6 +38,7 @@ def test_bad_shape_is_one_line_error(tmp_path, shape):
 
 @pytest.mark.parametrize("make, expected", [
     (lambda p: p / "missing.npy", "does not exist"),
+    (lambda p: p, "is a folder, not a file"),
     (lambda p: (p / "junk.npy").write_bytes(b"not numpy") and p / "junk.npy", "not a readable .npy"),
     (lambda p: _npy(p, np.full(W_DIM, np.nan)), "NaN or infinite"),
     (lambda p: _npy(p, np.array(["a"] * W_DIM)), "not real numbers"),
@@ -61,6 +62,10 @@ def test_ganspace_names(tmp_path):
         load_direction("ganspace:x", NUM_WS, W_DIM, npz)
     with pytest.raises(P2SError, match="is an .npz archive"):
         load_direction(npz, NUM_WS, W_DIM)
+    with pytest.raises(P2SError, match="--directions-file goes with --direction ganspace:K"):
+        load_direction(_npy(tmp_path, np.ones(W_DIM)), NUM_WS, W_DIM, npz)  # the file would be ignored
+    with pytest.raises(P2SError, match="is a folder, not a file"):
+        load_direction("ganspace:0", NUM_WS, W_DIM, tmp_path)
 
 
 def test_apply_direction_on_selected_layers():

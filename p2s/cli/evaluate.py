@@ -92,7 +92,8 @@ def evaluate(
         )
     evaluated = len(pairing.pairs) - len(failed)
     if not evaluated:
-        raise P2SError(f"none of the {len(pairing.pairs)} pair(s) could be read ({_names(failed)}); nothing to report")
+        raise P2SError(f"none of the {len(pairing.pairs)} pair(s) could be read or measured ({_names(failed)}); "
+                       "nothing to report")
     table = Table(title=f"{evaluated} pair(s): {escape(str(pred))} vs {escape(str(target))}")
     table.add_column("metric")
     table.add_column("mean", justify="right")
@@ -105,5 +106,6 @@ def evaluate(
         _write_json(summary_json(results, evaluated), json_path)
         err_console.print(f"wrote {escape(str(json_path))}", highlight=False)
     if failed:
-        err_console.print(f"[red]{len(failed)} pair(s) could not be read:[/] {escape(_names(failed))}", highlight=False)
+        err_console.print(f"[red]{len(failed)} pair(s) could not be read or measured:[/] {escape(_names(failed))}",
+                          highlight=False)
         raise typer.Exit(code=1)

@@ -380,19 +380,24 @@ def evaluate_pairs(
     on_error: Callable[[str, str], None] | None = None,
     on_pair: Callable[[str], None] | None = None,
 ) -> dict[str, MetricSummary]:
-    """Every metric on every ``(stem, pred path, target path)``; unreadable pairs go to
-    ``on_error(stem, message)`` and are left out."""
+    """Every metric on every ``(stem, pred path, target path)``; a pair that cannot be read
+    or measured (an image too small for SSIM's window, say) goes to ``on_error(stem,
+    message)`` and is left out of every metric, so all of them cover the same pairs."""
     results = {name: MetricSummary({}) for name in metrics}
     for stem, pred_path, target_path in pairs:
         try:
             pred, target = load_pair(pred_path, target_path)
+            pred, target = pred.to(device), target.to(device)
+            try:
+                values = {name: float(fn(pred, target)[0]) for name, fn in metrics.items()}
+            except P2SError as err:
+                raise P2SError(f"{pred_path.name}: {err}") from None
         except P2SError as err:
             if on_error is not None:
                 on_error(stem, str(err))
         else:
-            pred, target = pred.to(device), target.to(device)
-            for name, fn in metrics.items():
-                results[name].per_image[stem] = float(fn(pred, target)[0])
+            for name, value in values.items():
+                results[name].per_image[stem] = value
         if on_pair is not None:
             on_pair(stem)
     return results

@@ -133,7 +133,7 @@ def test_unreadable_image_is_reported_and_exit_1(same_folders):
     result = run("--pred", pred, "--target", target, "--metrics", "mse")
     assert result.exit_code == 1, result.output
     text = flat(result.output)
-    assert "skipped b.png: not a readable image" in text and "1 pair(s) could not be read: b" in text
+    assert "skipped b.png: not a readable image" in text and "1 pair(s) could not be read or measured: b" in text
     assert "2 pair(s)" in text
 
 
@@ -162,3 +162,17 @@ def test_a_json_path_that_is_a_folder_is_refused_before_computing(same_folders, 
     pred, target = same_folders
     line = one_line_error(run("--pred", pred, "--target", target, "--metrics", "psnr", "--json", tmp_path))
     assert line == f"error: --json '{tmp_path}' is a folder; give a file name"
+
+
+def test_a_pair_too_small_for_ssim_is_skipped_and_the_rest_reported(same_folders, tmp_path):
+    pred, target = same_folders
+    for folder in (pred, target):
+        Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(folder / "tiny.png")
+    out = tmp_path / "m.json"
+    result = run("--pred", pred, "--target", target, "--metrics", "mse,ssim", "--json", out)
+    assert result.exit_code == 1, result.output
+    text = flat(result.output)
+    assert "skipped tiny.png: ssim needs images of at least 11x11, got (1, 1)" in text
+    data = json.loads(out.read_text())
+    assert "tiny" not in data["mse"]["per_image"] and "tiny" not in data["ssim"]["per_image"]
+    assert data["mse"]["per_image"].keys() == data["ssim"]["per_image"].keys() and data["pairs"] >= 1

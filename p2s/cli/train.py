@@ -79,6 +79,8 @@ def check_types(cfg) -> None:
         nonlocal known
         if isinstance(node, dict):
             kind = node.get("type")
+            if "type" in node and not isinstance(kind, (str, type)) and not callable(kind):
+                raise P2SError(f"type at {path or 'top level'} must be a registered name, got {kind!r}")
             if isinstance(kind, str):
                 known = known if known is not None else _known_types()
                 name = kind.split(".", 1)[-1]

@@ -69,6 +69,8 @@ class PSP(BaseModel):
                 f"encoder makes {self.encoder.num_ws}x{self.encoder.w_dim} codes but the "
                 f"generator takes {self.decoder.num_ws}x{self.decoder.w_dim}"
             )
+        if not isinstance(start_from_latent_avg, bool):  # "maybe" would count as True
+            raise P2SError(f"model.start_from_latent_avg must be True or False, got {start_from_latent_avg!r}")
         self.start_from_latent_avg = start_from_latent_avg
         self.register_buffer("latent_avg", torch.zeros(self.decoder.num_ws, self.decoder.w_dim))
         if start_from_latent_avg:

@@ -69,25 +69,41 @@ def test_unknown_png_level_is_refused_before_writing(ckpt, inputs, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def _disk_full_at(monkeypatch, stem: str) -> None:
+    """PNG writes of ``stem`` write half a file, then fail as a full disk does."""
+    import errno
+
+    from PIL import Image
+
+    real_save = Image.Image.save
+
+    def save(self, fp, *args, **kwargs):
+        if stem in str(fp):
+            Path(fp).write_bytes(b"\x89PNG half")
+            raise OSError(errno.ENOSPC, "No space left on device", str(fp))
+        return real_save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", save)
+
+
 @pytest.mark.parametrize("workers", [0, 2])
-def test_a_failed_write_is_one_line_and_leaves_no_partial_file(tiny, ckpt, inputs, tmp_path, workers):
+def test_a_failed_write_is_one_line_and_leaves_no_partial_file(tiny, ckpt, inputs, tmp_path, workers, monkeypatch):
     out = tmp_path / "out"
-    (out / "b_face.png").mkdir(parents=True)  # a folder where an output must go
-    with pytest.raises(P2SError, match=r"could not write .*b_face\.png: Is a directory"):
+    _disk_full_at(monkeypatch, "b_face")
+    with pytest.raises(P2SError, match=r"could not write .*b_face\.png: No space left on device"):
         run(ckpt, inputs, out, workers)
-    assert tiny.leftovers(out) == []
+    assert tiny.leftovers(out) == [] and not (out / "b_face.png").exists()
     for png in out.glob("*.png"):
-        if png.is_file():
-            assert tiny.read_png(png).shape[-1] == 3  # whatever was written is whole
+        assert tiny.read_png(png).shape[-1] == 3  # whatever was written is whole
 
 
-def test_cli_write_failure_is_one_line(tiny, ckpt, inputs, tmp_path):
+def test_cli_write_failure_is_one_line(tiny, ckpt, inputs, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    (out / "a_face.png").mkdir(parents=True)
+    _disk_full_at(monkeypatch, "a_face")
     result = tiny.invoke("translate", "--checkpoint", ckpt("inversion"), "--input", inputs[0], "--output", out,
                          "--device", "cpu", "--workers", "2")
     assert "could not write" in tiny.one_line_error(result)
-    assert tiny.leftovers(out) == []
+    assert tiny.leftovers(out) == [] and not (out / "a_face.png").exists()
 
 
 def test_cli_png_compression_and_workers_options(tiny, ckpt, inputs, tmp_path):

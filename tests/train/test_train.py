@@ -129,6 +129,8 @@ def test_resume_continues_exactly(tiny_configs, train_data, tmp_path):
     ("L2Loss loss_weight must be a finite number >= 0 (a negative one maximises the loss), got nan",
      ["model.losses.l2.loss_weight=nan"]),
     ("bad config value: Ranger: lr must be a finite number >= 0, got nan", ["optim_wrapper.optimizer.lr=nan"]),
+    ("type at model.losses.l2 must be a registered name, got 5", ["model.losses.l2.type=5"]),
+    ("model.start_from_latent_avg must be True or False, got 'maybe'", ["model.start_from_latent_avg=maybe"]),
 ])
 def test_user_errors_are_one_line(expected, overrides, tiny_configs, train_data, tmp_path):
     base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"

@@ -15,6 +15,7 @@ same loader over ``p2s data cache``'s copy (the files resized once to the task's
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from mmengine.runner import Runner
 from PIL import Image
 
 import p2s.registry  # noqa: F401  (registers the p2s datasets, samplers and tasks)
-from common import machine, report
+from common import Table, machine
 from p2s.datasets.cache import cache_dataset
 from p2s.synthfaces.generate import render_sample
 from translate_files import photo_like
@@ -76,7 +77,7 @@ def samples_per_s(loader_cfg: dict, batches: int) -> float:
     return batches * batch_size / (time.perf_counter() - start)
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
@@ -84,9 +85,16 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=32, help="distinct files of each kind")
     parser.add_argument("--cache", action="store_true", help="also measure the p2s data cache copy")
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     init_default_scope("p2s")
-    rows = []
+    meta = dict(machine=machine(), torch=torch.__version__, cpus=os.cpu_count(),
+                files=args.files, batches=args.batches, numpy=np.__version__)
+    table = Table(f"train data loading, {meta['machine']}, 1024-px PNG files ({meta['cpus']} CPUs)",
+                  ["config", "sources", "files", "batch", "workers", "pin_memory", "samples_per_s"], args.json, meta)
     with tempfile.TemporaryDirectory(prefix="p2s_loader_") as tmp:
         roots = write_files(Path(tmp), args.files)
         for number, config in enumerate(args.configs):
@@ -99,15 +107,11 @@ def main() -> None:
             for files, dataset in datasets.items():
                 for workers in args.workers:
                     loader_cfg = dict(base, dataset=dataset, num_workers=workers, persistent_workers=workers > 0)
-                    rows.append(dict(config=Path(config).stem, sources=source, files=files,
-                                     batch=loader_cfg["batch_size"], workers=workers,
-                                     pin_memory=loader_cfg.get("pin_memory", False),
-                                     samples_per_s=samples_per_s(loader_cfg, args.batches)))
-    meta = dict(machine=machine(), torch=torch.__version__, cpus=__import__("os").cpu_count(),
-                files=args.files, batches=args.batches, numpy=np.__version__)
-    print(f"train data loading, {meta['machine']}, 1024-px PNG files ({meta['cpus']} CPUs)")
-    report(rows, ["config", "sources", "files", "batch", "workers", "pin_memory", "samples_per_s"], args.json, meta)
-
+                    table.add(dict(config=Path(config).stem, sources=source, files=files,
+                                   batch=loader_cfg["batch_size"], workers=workers,
+                                   pin_memory=loader_cfg.get("pin_memory", False),
+                                   samples_per_s=samples_per_s(loader_cfg, args.batches)))
+    table.close()
 
 if __name__ == "__main__":
     main()

@@ -17,20 +17,24 @@ from pathlib import Path
 import torch
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 
-from common import machine, median, peak_memory_mib, report, reset_peak, time_call
+from common import (Table, add_model_arguments, machine, measured, median, peak_memory_mib, psp_parts,
+                    reset_peak, time_call)
 from p2s.engine import Ranger
 from p2s.engine.amp import bf16_wrapper_kwargs
 from p2s.models import PSP
 
+#: narrow identity network of ``--tiny`` (the smoke test's), in place of IR-SE50
+TINY_FACENET = dict(units=(1, 1, 1, 1), widths=(8, 8, 16, 16))
 
-def build(resolution: int, device: torch.device) -> PSP:
+
+def build(resolution: int, device: torch.device, tiny: bool = False) -> PSP:
     model = PSP(
-        encoder=dict(type="GradualStyleEncoder", backbone=dict(type="IRSEBackbone", depth=50)),
-        generator=dict(type="StyleGAN2Generator", resolution=resolution),
+        **psp_parts(resolution, tiny),
         losses=dict(
             l2=dict(type="L2Loss", loss_weight=1.0),
             lpips=dict(type="LPIPSLoss", loss_weight=0.8, random_backbone=True),
-            id=dict(type="IDLoss", loss_weight=0.1, weights=None, random_init=True),
+            id=dict(type="IDLoss", loss_weight=0.1, weights=None, random_init=True,
+                    network=TINY_FACENET if tiny else None),
         ),
     )
     return model.to(device).train()
@@ -46,19 +50,26 @@ def optim_wrapper(model: PSP, precision: str, device: torch.device) -> OptimWrap
     return AmpOptimWrapper(optimizer=optimizer, **bf16_wrapper_kwargs())
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8])
     parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "tf32", "bf16"])
-    parser.add_argument("--resolution", type=int, default=1024)
+    add_model_arguments(parser)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     device = torch.device(args.device)
-    model = build(args.resolution, device)
-    rows = []
+    meta = dict(machine=machine(), resolution=args.resolution, torch=torch.__version__, device=str(device),
+                tiny=args.tiny)
+    table = Table(f"inversion recipe training step, {meta['machine']}, output {args.resolution} px",
+                  ["precision", "batch", "it_per_s", "images_per_s", "step_ms", "peak_mib"], args.json, meta)
+    model = build(args.resolution, device, args.tiny)
     for precision in args.precisions:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
         wrapper = optim_wrapper(model, precision, device)
@@ -72,13 +83,15 @@ def main() -> None:
                 loss, _ = model.parse_losses(losses)
                 wrapper.update_params(loss)
 
-            reset_peak(device)
-            seconds = median(time_call(step, device, args.warmup, args.repeats))
-            rows.append(dict(precision=precision, batch=batch, it_per_s=1 / seconds, images_per_s=batch / seconds,
-                             step_ms=seconds * 1e3, peak_mib=peak_memory_mib(device) or "n/a"))
-    meta = dict(machine=machine(), resolution=args.resolution, torch=torch.__version__, device=str(device))
-    print(f"inversion recipe training step, {meta['machine']}, output {args.resolution} px")
-    report(rows, ["precision", "batch", "it_per_s", "images_per_s", "step_ms", "peak_mib"], args.json, meta)
+            def measure() -> dict:
+                model.zero_grad(set_to_none=True)  # no gradients left over from a batch that ran out of memory
+                reset_peak(device)
+                seconds = median(time_call(step, device, args.warmup, args.repeats))
+                return dict(it_per_s=1 / seconds, images_per_s=batch / seconds, step_ms=seconds * 1e3,
+                            peak_mib=peak_memory_mib(device) or "n/a")
+
+            table.add(dict(precision=precision, batch=batch, **measured(measure, device)))
+    table.close()
 
 
 if __name__ == "__main__":

@@ -17,56 +17,69 @@ from pathlib import Path
 
 import torch
 
-from common import machine, median, peak_memory_mib, report, reset_peak, time_call
+from common import (Table, add_model_arguments, failure, machine, measured, median, peak_memory_mib, psp_parts,
+                    reset_peak, time_call)
 from p2s.apis.translator import Translator
 from p2s.models import PSP
 from p2s.tasks import Inversion
 
 
-def translator(resolution: int, device: str, precision: str, channels_last: bool, compile_mode: str) -> Translator:
+def translator(resolution: int, device: str, precision: str, channels_last: bool, compile_mode: str,
+               tiny: bool = False) -> Translator:
     torch.manual_seed(0)  # the same random weights for every precision, so their images compare
-    model = PSP(encoder=dict(type="GradualStyleEncoder", backbone=dict(type="IRSEBackbone", depth=50)),
-                generator=dict(type="StyleGAN2Generator", resolution=resolution))
+    model = PSP(**psp_parts(resolution, tiny))
     torch_precision = "fp32" if precision == "tf32" else precision
     return Translator(model, Inversion(), device, precision=torch_precision, channels_last=channels_last,
                       compile_mode=compile_mode)
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "tf32", "bf16"])
-    parser.add_argument("--resolution", type=int, default=1024)
+    add_model_arguments(parser)
     parser.add_argument("--no-channels-last", action="store_true")
     parser.add_argument("--compile", default="none", choices=["none", "default", "reduce-overhead", "max-autotune"],
                         help="torch.compile mode (compilation happens in the warm-up calls)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     device = torch.device(args.device)
-    rows = []
+    meta = dict(machine=machine(), resolution=args.resolution, torch=torch.__version__, device=str(device),
+                channels_last=not args.no_channels_last, compile=args.compile, tiny=args.tiny)
+    table = Table(f"pSp inference, {meta['machine']}, output {args.resolution} px",
+                  ["precision", "batch", "images_per_s", "latency_ms", "peak_mib", "mean_abs_error_vs_fp32"],
+                  args.json, meta)
     probe = torch.randn(2, 3, 256, 256, generator=torch.Generator().manual_seed(1)).to(device)
     reference = None  # fp32 images of the probe: what the other precisions are compared with
     for precision in args.precisions:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
-        t = translator(args.resolution, args.device, precision, not args.no_channels_last, args.compile)
-        images = t.translate(probe).images.float().clamp(-1, 1)
+        try:
+            t = translator(args.resolution, args.device, precision, not args.no_channels_last, args.compile, args.tiny)
+            images = t.translate(probe).images.float().clamp(-1, 1)
+        except Exception as error:  # noqa: BLE001 - one failed precision leaves the others to run
+            table.add(dict(precision=precision, **failure(error, device)))
+            continue
         reference = images if precision == "fp32" else reference
         error = "n/a" if reference is None else float((images - reference).abs().mean()) / 2  # in [0, 1] units
         for batch in args.batch_sizes:
             sources = torch.randn(batch, 3, 256, 256, device=device)
-            reset_peak(device)
-            seconds = median(time_call(lambda: t.translate(sources), device, args.warmup, args.repeats))
-            rows.append(dict(precision=precision, batch=batch, images_per_s=batch / seconds,
-                             latency_ms=seconds * 1e3, peak_mib=peak_memory_mib(device) or "n/a",
-                             mean_abs_error_vs_fp32=error))
-    meta = dict(machine=machine(), resolution=args.resolution, torch=torch.__version__, device=str(device),
-                channels_last=not args.no_channels_last, compile=args.compile)
-    print(f"pSp inference, {meta['machine']}, output {args.resolution} px")
-    report(rows, ["precision", "batch", "images_per_s", "latency_ms", "peak_mib", "mean_abs_error_vs_fp32"],
-           args.json, meta)
+
+            def measure() -> dict:
+                reset_peak(device)
+                seconds = median(time_call(lambda: t.translate(sources), device, args.warmup, args.repeats))
+                return dict(images_per_s=batch / seconds, latency_ms=seconds * 1e3,
+                            peak_mib=peak_memory_mib(device) or "n/a", mean_abs_error_vs_fp32=error)
+
+            table.add(dict(precision=precision, batch=batch, **measured(measure, device)))
+        t = None  # frees this precision's model and compiled graphs before the next one is built
+    table.close()
 
 
 if __name__ == "__main__":

@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from common import machine, report, sync
+from common import Table, add_model_arguments, machine, sync
 from translate import translator
-from p2s.apis.files import FileWorkers, save_png, translate_files
+from p2s.apis.files import save_png, translate_files
 from p2s.synthfaces.generate import render_sample
 from p2s.tasks import Inversion
 
@@ -68,24 +68,22 @@ def rate(fn, items: list, workers: int) -> float:
     return len(items) / (time.perf_counter() - start)
 
 
-def file_rows(inputs: list[Path], out: Path, workers_list: list[int], levels: list[int]) -> list[dict]:
+def add_file_rows(table: Table, inputs: list[Path], out: Path, workers_list: list[int], levels: list[int]) -> None:
     task = Inversion()
-    rows = []
     for workers in workers_list:
         per_s = rate(lambda p: task.prepare_source(task.load_source(p)), inputs, workers)
-        rows.append(dict(stage="read", workers=workers, png_level="-", images_per_s=per_s, mb_per_image="-"))
+        table.add(dict(stage="read", workers=workers, png_level="-", images_per_s=per_s, mb_per_image="-"))
     outputs = [photo_like(100 + k) for k in range(8)]
     for level in levels:
         for workers in workers_list:
             jobs = [(outputs[k % len(outputs)], out / f"{k:05d}.png") for k in range(len(inputs))]
             per_s = rate(lambda job: save_png(job[0], job[1], level), jobs, workers)
             size = np.mean([job[1].stat().st_size for job in jobs]) / 1e6
-            rows.append(dict(stage="write", workers=workers, png_level=level, images_per_s=per_s, mb_per_image=size))
-    return rows
+            table.add(dict(stage="write", workers=workers, png_level=level, images_per_s=per_s, mb_per_image=size))
 
 
-def pipeline_rows(inputs: list[Path], out: Path, args) -> list[dict]:
-    t = translator(args.resolution, args.device, args.precision, True, "none")
+def add_pipeline_rows(table: Table, inputs: list[Path], out: Path, args: argparse.Namespace) -> None:
+    t = translator(args.resolution, args.device, args.precision, True, "none", args.tiny)
     device = torch.device(args.device)
     sources = torch.randn(args.batch, 3, 256, 256)
     for _ in range(2):
@@ -96,18 +94,17 @@ def pipeline_rows(inputs: list[Path], out: Path, args) -> list[dict]:
     for _ in range(batches):
         t.translate(sources).to_uint8()  # the device-to-host copy of the uint8 images included
     sync(device)
-    rows = [dict(stage="model only", workers="-", png_level="-",
-                 images_per_s=batches * args.batch / (time.perf_counter() - start), mb_per_image="-")]
+    table.add(dict(stage="model only", workers="-", png_level="-",
+                   images_per_s=batches * args.batch / (time.perf_counter() - start), mb_per_image="-"))
     for workers in args.workers:
         for level in args.levels:
             shutil.rmtree(out, ignore_errors=True)
             result = translate_files(t, inputs, out, batch_size=args.batch, workers=workers, compress_level=level)
-            rows.append(dict(stage="translate_files", workers=workers, png_level=level,
-                             images_per_s=result.images / result.seconds, mb_per_image="-"))
-    return rows
+            table.add(dict(stage="translate_files", workers=workers, png_level=level,
+                           images_per_s=result.images / result.seconds, mb_per_image="-"))
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
@@ -117,25 +114,30 @@ def main() -> None:
     parser.add_argument("--pipeline-images", type=int, default=None,
                         help="inputs of the whole-pipeline rows (default: 256 on CUDA, none on CPU)")
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--resolution", type=int, default=1024, help="generator output of the pipeline rows")
+    add_model_arguments(parser)
     parser.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     pipeline_images = args.pipeline_images if args.pipeline_images is not None else (
         256 if args.device.startswith("cuda") else 0)
+    meta = dict(machine=machine(), device=args.device, torch=torch.__version__, input_format=args.input_format,
+                batch=args.batch, precision=args.precision, resolution=args.resolution,
+                cpu_threads=torch.get_num_threads(), tiny=args.tiny)
+    title = (f"p2s translate on files, {meta['machine']}: 1024-px {args.input_format} inputs, 1024-px PNG writes"
+             + (f", pipeline at {args.resolution} px, batch {args.batch}, {args.precision}" if pipeline_images else ""))
+    table = Table(title, ["stage", "workers", "png_level", "images_per_s", "mb_per_image"], args.json, meta)
     with tempfile.TemporaryDirectory(prefix="p2s_bench_") as tmp:
         tmp = Path(tmp)
         (tmp / "in").mkdir()
         inputs = write_inputs(tmp / "in", max(args.images, pipeline_images), f".{args.input_format}")
-        rows = file_rows(inputs[: args.images], tmp / "written", args.workers, args.levels)
+        add_file_rows(table, inputs[: args.images], tmp / "written", args.workers, args.levels)
         if pipeline_images:
-            rows += pipeline_rows(inputs[:pipeline_images], tmp / "translated", args)
-    meta = dict(machine=machine(), device=args.device, torch=torch.__version__, input_format=args.input_format,
-                batch=args.batch, precision=args.precision, resolution=args.resolution, cpu_threads=torch.get_num_threads())
-    print(f"p2s translate on files, {meta['machine']}: 1024-px {args.input_format} inputs, 1024-px PNG writes"
-          + (f", pipeline at {args.resolution} px, batch {args.batch}, {args.precision}" if pipeline_images else ""))
-    report(rows, ["stage", "workers", "png_level", "images_per_s", "mb_per_image"], args.json, meta)
-
+            add_pipeline_rows(table, inputs[:pipeline_images], tmp / "translated", args)
+    table.close()
 
 if __name__ == "__main__":
     main()

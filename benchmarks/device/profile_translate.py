@@ -17,23 +17,28 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import add_model_arguments  # noqa: E402
 from translate import translator  # noqa: E402
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--precision", choices=["fp32", "tf32", "bf16"],
                         help="default: bf16 on CUDA, fp32 on CPU (bf16 without CPU bf16 kernels is not the path to profile)")
-    parser.add_argument("--resolution", type=int, default=1024)
+    add_model_arguments(parser)
     parser.add_argument("--rows", type=int, default=30)
     parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     device = torch.device(args.device)
     args.precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = args.precision == "tf32"
-    t = translator(args.resolution, args.device, args.precision, True, "none")
+    t = translator(args.resolution, args.device, args.precision, True, "none", args.tiny)
     sources = torch.randn(args.batch, 3, 256, 256, device=device)
     for _ in range(3):
         t.translate(sources)

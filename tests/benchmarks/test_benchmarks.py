@@ -1,0 +1,146 @@
+"""The benchmark scripts run, and every command of the GPU script parses.
+
+A device session is short and rare: a benchmark that breaks there (a renamed flag, a
+table that needs a column) costs the whole measurement.  Here each script runs once on
+CPU with ``--tiny`` (narrow layers of the same architecture), and each command of
+``benchmarks/device/run_benchmarks.sh`` is parsed by its script's own argument parser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = ROOT / "benchmarks"
+
+#: name -> (module, argv after the output option); each runs once, in one process
+RUNS = {
+    "translate": ("translate", ["--device", "cpu", "--tiny", "--resolution", "32", "--batch-sizes", "1", "2",
+                                "--precisions", "fp32", "bf16", "--warmup", "0", "--repeats", "1", "--json"]),
+    "train": ("train_step", ["--device", "cpu", "--tiny", "--resolution", "32", "--batch-sizes", "2",
+                             "--warmup", "1", "--repeats", "1", "--json"]),
+    "profile": ("profile_translate", ["--device", "cpu", "--tiny", "--resolution", "32", "--batch", "1",
+                                      "--rows", "5", "--out"]),
+    "files": ("translate_files", ["--tiny", "--resolution", "32", "--images", "2", "--pipeline-images", "2",
+                                  "--batch", "2", "--workers", "0", "--levels", "1", "--precision", "fp32", "--json"]),
+    # the first timed batch runs out of memory: one row, and the next batch size still runs
+    "out_of_memory": ("translate", ["--device", "cpu", "--tiny", "--resolution", "16", "--batch-sizes", "2", "1",
+                                    "--warmup", "0", "--repeats", "1", "--json"]),
+}
+
+DRIVER = """
+import importlib, json, sys, time, traceback
+import torch
+sys.path[:0] = ['benchmarks', 'benchmarks/device']
+runs, commands, folder = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+status = {}
+try:
+    for script, *args in commands:
+        importlib.import_module(script.split('/')[-1][:-3]).parse_args(args)
+    status['parse'] = 'ok'
+except BaseException:
+    status['parse'] = traceback.format_exc()
+for name, (module, argv) in runs.items():
+    script = importlib.import_module(module)
+    if name == 'out_of_memory':
+        real, calls = script.time_call, []
+        def flaky(*args, real=real, calls=calls):
+            calls.append(1)
+            if len(calls) == 1:
+                raise torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB')
+            return real(*args)
+        script.time_call = flaky
+    start = time.perf_counter()
+    try:
+        script.main(argv + [f'{folder}/{name}.out'])
+        status[name] = 'ok'
+    except BaseException:
+        status[name] = traceback.format_exc()
+    print(f'== {name}: {time.perf_counter() - start:.1f} s', flush=True)
+json.dump(status, open(f'{folder}/status.json', 'w'))
+"""
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> tuple[Path, str]:
+    """One process runs every script of RUNS (torch and p2s import once, not per script)."""
+    folder = tmp_path_factory.mktemp("bench")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(RUNS), json.dumps(device_commands()), str(folder)],
+                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder, result.stdout
+
+
+def output_of(smoke: tuple[Path, str], name: str) -> Path:
+    folder, _ = smoke
+    status = json.loads((folder / "status.json").read_text())[name]
+    assert status == "ok", status
+    return folder / f"{name}.out"
+
+
+def rows_of(smoke: tuple[Path, str], name: str) -> list[dict]:
+    table = json.loads(output_of(smoke, name).read_text())
+    assert table["rows"]
+    return table["rows"]
+
+
+def test_translate_benchmark_measures_each_precision_and_batch(smoke):
+    rows = rows_of(smoke, "translate")
+    assert [(r["precision"], r["batch"]) for r in rows] == [("fp32", 1), ("fp32", 2), ("bf16", 1), ("bf16", 2)]
+    assert rows[0]["mean_abs_error_vs_fp32"] == 0
+    assert 0 < rows[2]["mean_abs_error_vs_fp32"] < 0.05  # bf16 images near the fp32 ones, not equal to them
+    assert all(r["images_per_s"] > 0 and r["latency_ms"] > 0 for r in rows)
+    meta = json.loads(output_of(smoke, "translate").read_text())["meta"]
+    assert meta["tiny"] is True and meta["resolution"] == 32
+    assert "| fp32 | 2 |" in smoke[1] and "| bf16 | 1 |" in smoke[1]  # the Markdown table, row by row
+
+
+def test_train_step_benchmark_runs_the_inversion_recipe(smoke):
+    (row,) = rows_of(smoke, "train")
+    assert row["batch"] == 2 and row["images_per_s"] == pytest.approx(2 * row["it_per_s"])
+
+
+def test_profile_script_writes_the_operator_table(smoke):
+    text = output_of(smoke, "profile").read_text()
+    assert text.startswith("fp32, batch 1, 32 px, cpu") and "aten::" in text
+
+
+def test_file_benchmark_times_reads_writes_and_the_pipeline(smoke):
+    rows = rows_of(smoke, "files")
+    assert [r["stage"] for r in rows] == ["read", "write", "model only", "translate_files"]
+    assert all(r["images_per_s"] > 0 for r in rows)
+
+
+def test_a_batch_out_of_memory_is_one_row_and_the_sweep_goes_on(smoke):
+    rows = rows_of(smoke, "out_of_memory")
+    assert rows[0] == dict(precision="fp32", batch=2, error="out of memory")
+    assert rows[1]["batch"] == 1 and rows[1]["images_per_s"] > 0
+    assert "| fp32 | 2 | - | - | - | - | out of memory |" in smoke[1]
+
+
+def device_commands() -> list[list[str]]:
+    """``[script, *args]`` of each ``python3 benchmarks/...`` command in run_benchmarks.sh."""
+    text = (BENCHMARKS / "device" / "run_benchmarks.sh").read_text().replace("\\\n", " ")
+    commands = []
+    for line in text.splitlines():
+        match = re.search(r"python3 benchmarks/(\S+\.py)(.*)$", line)
+        if match:
+            commands.append([match.group(1), *shlex.split(match.group(2).split("||")[0])])
+    return commands
+
+
+def test_every_command_of_the_gpu_script_parses(smoke):
+    """Each stage's flags exist in its script (a typo there would cost the device call)."""
+    assert {c[0] for c in device_commands()} == {"translate.py", "train_step.py", "device/profile_translate.py",
+                                                  "translate_files.py"}
+    folder, _ = smoke
+    assert json.loads((folder / "status.json").read_text())["parse"] == "ok"

@@ -38,8 +38,9 @@ def build(
     """Build ``cfg`` (a dict with ``type``) from ``registry`` and check its class.
 
     An already built object of the right class passes through.  Arguments in
-    ``default_args`` fill only what the config leaves out.  Unknown types and bad
-    arguments raise :class:`P2SError` with one readable line.
+    ``default_args`` fill only what the config leaves out.  Unknown types, bad
+    arguments and values the class refuses raise :class:`P2SError` with one readable
+    line that names the class.
     """
     if base is not None and isinstance(cfg, base):
         return cfg
@@ -57,7 +58,12 @@ def build(
     for key, value in (default_args or {}).items():
         args.setdefault(key, value)
     _check_arguments(cls, args, registry.name)
-    obj = cls(**args)
+    try:
+        obj = cls(**args)
+    except P2SError:
+        raise
+    except (TypeError, ValueError) as err:  # a value the class refuses: say which part of the config it is in
+        raise P2SError(f"cannot build {registry.name} '{getattr(cls, '__name__', cls)}': {err}") from err
     if base is not None and not isinstance(obj, base):
         raise P2SError(
             f"{registry.name} type '{getattr(cls, '__name__', cls)}' built a "

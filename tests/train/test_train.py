@@ -131,6 +131,9 @@ def test_resume_continues_exactly(tiny_configs, train_data, tmp_path):
     ("bad config value: Ranger: lr must be a finite number >= 0, got nan", ["optim_wrapper.optimizer.lr=nan"]),
     ("type at model.losses.l2 must be a registered name, got 5", ["model.losses.l2.type=5"]),
     ("model.start_from_latent_avg must be True or False, got 'maybe'", ["model.start_from_latent_avg=maybe"]),
+    ("cannot build backbone 'IRSEBackbone': 'float' object is not iterable", ["model.encoder.backbone.units=nan"]),
+    ("cannot build generator 'StyleGAN2Generator': StyleGAN2 resolution must be a power of two",
+     ["model.generator.resolution=100"]),
 ])
 def test_user_errors_are_one_line(expected, overrides, tiny_configs, train_data, tmp_path):
     base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"

@@ -22,9 +22,11 @@ class Launcher(str, Enum):
 
 
 def load_config(path: Path, overrides: list[str] | None):
-    """``Config.fromfile`` (runs ``custom_imports``) plus ``KEY=VALUE`` overrides."""
+    """``Config.fromfile`` (runs ``custom_imports``) plus ``KEY=VALUE`` overrides, with
+    the config's one task shared by its datasets (:mod:`p2s.cli.config_task`)."""
     from mmengine.config import Config
 
+    from p2s.cli.config_task import check_one_task, share_task, task_overrides
     from p2s.cli.overrides import apply_overrides
 
     if not path.is_file():
@@ -37,7 +39,9 @@ def load_config(path: Path, overrides: list[str] | None):
     except Exception as err:  # noqa: BLE001 - running a config file can raise anything
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise P2SError(f"config '{path}' is not valid: {type(err).__name__}: {first}") from None
-    apply_overrides(cfg, overrides or [])
+    share_task(cfg)
+    apply_overrides(cfg, task_overrides(cfg, overrides or []))
+    check_one_task(cfg)
     return cfg
 
 

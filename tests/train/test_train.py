@@ -172,6 +172,20 @@ def test_config_show_applies_overrides(tmp_path):
     assert "loss_weight=0.005" in result.output  # inherited w-norm weight
 
 
+def test_a_task_override_changes_the_task_the_datasets_train_and_the_checkpoint_records(
+        tiny_configs, train_data, tmp_path):
+    """``task.*`` used to change only the recorded task: the datasets kept the file's."""
+    base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
+    tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py", max_iters=1, interval=1)
+    shown = _invoke("config", "show", tiny, "task.type=Inpainting")
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.count("type='Inpainting'") == 3 and "type='Inversion'" not in shown.output
+    result = _invoke("train", tiny, "task.type=Inpainting", "--work-dir", tmp_path / "w")
+    assert result.exit_code == 0, result.output
+    ckpt = torch.load(tmp_path / "w" / "iter_1.pth", map_location="cpu", weights_only=True)
+    assert ckpt["p2s"]["task"]["type"] == "Inpainting"
+
+
 def test_config_show_refuses_an_unknown_type():
     config = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
     result = _invoke("config", "show", config, "model.losses.l2.type=L3Loss")

@@ -1,5 +1,7 @@
 # Target images in one folder; the task derives each source from its target.
 # Override: train_dataloader.dataset.root=..., val_dataloader.dataset.root=...
+# The datasets take the config's top-level `task` (p2s train fills it in; a config read
+# by MMEngine alone passes task=task).
 # 8 workers: one decodes and prepares 20-30 1024-px PNG samples a second
 # (benchmarks/dataloader.py), and the bf16 training target on one H100/H200 is 150 a second;
 # a `p2s data cache` copy needs far fewer (200+ a second per worker for inversion).
@@ -10,12 +12,12 @@ train_dataloader = dict(
     pin_memory=True,
     sampler=dict(type='PositionedInfiniteSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type='ImageFolderDataset', root='data/ffhq', task=dict(type='Inversion'), train=True),
+    dataset=dict(type='ImageFolderDataset', root='data/ffhq', train=True),
 )
 val_dataloader = dict(
     batch_size=8,
     num_workers=2,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type='ImageFolderDataset', root='data/celebahq_test', task=dict(type='Inversion'), train=False),
+    dataset=dict(type='ImageFolderDataset', root='data/celebahq_test', train=False),
 )

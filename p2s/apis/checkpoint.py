@@ -200,8 +200,17 @@ def import_plugins(modules: Sequence[str], source: str) -> None:
             )
         try:
             importlib.import_module(name)
-        except ImportError as err:
-            raise P2SError(f"{source} needs the plugin '{name}', which cannot be imported ({err})") from None
+        except Exception as err:  # noqa: BLE001 - a plugin's import runs its code: it can raise anything
+            raise P2SError(f"{source} needs the plugin '{name}', which cannot be imported: "
+                           f"{import_failure(err)}") from None
+
+
+def import_failure(err: Exception) -> str:
+    """Why an import failed, on one line (``SyntaxError: invalid syntax (x.py, line 2)``):
+    a plugin's own error is the user's to fix, so it is named, not shown as a traceback."""
+    text = err.args[0] if isinstance(err, KeyError) and err.args else err  # KeyError's str() adds quotes
+    lines = str(text).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
 
 
 def plugin_modules(model: PSP, task_cfg: dict) -> list[str]:

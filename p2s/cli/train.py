@@ -33,9 +33,8 @@ def load_config(path: Path, overrides: list[str] | None):
         raise P2SError(f"config '{path}' does not exist")
     try:
         cfg = Config.fromfile(str(path))
-    except ImportError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise P2SError(f"config '{path}': custom_imports failed ({first})") from None
+    except ImportError as err:  # MMEngine's wrapper (a list of sys.path) around the plugin's own error
+        raise P2SError(f"config '{path}': {_custom_imports_failure(err)}") from None
     except Exception as err:  # noqa: BLE001 - running a config file can raise anything
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise P2SError(f"config '{path}' is not valid: {type(err).__name__}: {first}") from None
@@ -43,6 +42,22 @@ def load_config(path: Path, overrides: list[str] | None):
     apply_overrides(cfg, task_overrides(cfg, overrides or []))
     check_one_task(cfg)
     return cfg
+
+
+def _custom_imports_failure(err: ImportError) -> str:
+    """``custom_imports 'x' failed: No module named 'y' (...)``: the plugin's own error,
+    from under MMEngine's two wrappers (``Failed to import x``, then a list of sys.path)."""
+    cause: BaseException = err
+    module = ""
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        cause = cause.__cause__ or cause.__context__
+        found = re.match(r"Failed to import (\S+)$", str(cause))
+        module = f" '{found.group(1)}'" if found else module
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    if isinstance(cause, ModuleNotFoundError):
+        return (f"custom_imports{module} failed: {text} (install the package it needs, or put the folder "
+                "that holds it on PYTHONPATH)")
+    return f"custom_imports{module} failed: {type(cause).__name__}: {text}"
 
 
 def _unknown_type_error(err: KeyError) -> P2SError | None:
@@ -249,11 +264,15 @@ def check_datasets(cfg) -> None:
     import copy
 
     from p2s.registry import DATASETS
+    from p2s.utils.build import build
 
     for key in ("train_dataloader", "val_dataloader"):
         dataset = (cfg.get(key) or {}).get("dataset")
         if isinstance(dataset, dict) and dataset.get("type") in DATASETS:
-            DATASETS.build(copy.deepcopy(dataset))
+            try:
+                build(DATASETS, copy.deepcopy(dataset))  # a misspelt option is one line naming it
+            except P2SError as err:
+                raise P2SError(f"{key}.dataset: {err}") from None
 
 
 class _RunFolderGuard:

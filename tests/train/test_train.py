@@ -131,6 +131,7 @@ def test_resume_continues_exactly(tiny_configs, train_data, tmp_path):
     ("bad config value: Ranger: lr must be a finite number >= 0, got nan", ["optim_wrapper.optimizer.lr=nan"]),
     ("type at model.losses.l2 must be a registered name, got 5", ["model.losses.l2.type=5"]),
     ("model.start_from_latent_avg must be True or False, got 'maybe'", ["model.start_from_latent_avg=maybe"]),
+    ("train_dataloader.dataset: dataset 'ImageFolderDataset' has no option 'tsak'", ["train_dataloader.dataset.tsak=1"]),
     ("cannot build backbone 'IRSEBackbone': 'float' object is not iterable", ["model.encoder.backbone.units=nan"]),
     ("cannot build generator 'StyleGAN2Generator': StyleGAN2 resolution must be a power of two",
      ["model.generator.resolution=100"]),
@@ -192,6 +193,28 @@ def test_config_show_refuses_an_unknown_type():
     assert result.exit_code == 2, result.output
     assert result.output.strip().startswith("error: unknown type 'L3Loss' at model.losses.l2. Did you mean 'L2Loss'")
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("plugin, expected", [
+    ("import not_a_real_module_xyz\n", "custom_imports 'broken_plugin' failed: No module named "
+     "'not_a_real_module_xyz' (install the package it needs, or put the folder that holds it on PYTHONPATH)"),
+    ("from p2s.tasks import Inversoin\n", "custom_imports 'broken_plugin' failed: ImportError: cannot import name "
+     "'Inversoin' from 'p2s.tasks'"),
+    (None, "custom_imports 'broken_plugin' failed: No module named 'broken_plugin'"),
+])
+def test_a_plugin_that_cannot_be_imported_is_one_line_with_its_cause(plugin, expected, tmp_path, monkeypatch):
+    """MMEngine wraps the plugin's error twice (its message then lists sys.path)."""
+    if plugin is not None:
+        (tmp_path / "broken_plugin.py").write_text(plugin)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = tmp_path / "plugin.py"
+    config.write_text(f"_base_ = [{str(ROOT / 'configs' / 'psp' / 'psp_irse50_inversion_ffhq-1024.py')!r}]\n"
+                      "custom_imports = dict(imports=['broken_plugin'], allow_failed_imports=False)\n")
+    for command in (["config", "show"], ["train"]):
+        result = _invoke(*command, config)
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().startswith(f"error: config '{config}': {expected}"), result.output
+        assert len(result.output.strip().splitlines()) == 1
 
 
 def test_plugin_registers_only_through_custom_imports():

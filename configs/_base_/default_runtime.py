@@ -11,7 +11,8 @@ default_hooks = dict(
     # loss scalars reach the host once per logging interval, not once per iteration
     runtime_info=dict(type='DeferredRuntimeInfoHook'),
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
+    # validation scalars at the iteration they were measured (MMEngine's default: the epoch, always 0 here)
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     # temp file + rename; keeps the latest and the best (lowest validation loss)
     checkpoint=dict(type='AtomicCheckpointHook', interval=5000, by_epoch=False, max_keep_ckpts=2,

@@ -95,11 +95,7 @@ class Translator:
             raise P2SError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if compile_mode not in COMPILE_MODES:
             raise P2SError(f"--compile must be one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}")
-        if task.source_channels != model.encoder.in_channels:
-            raise P2SError(
-                f"task '{task.name}' makes {task.source_channels}-channel sources but the "
-                f"encoder takes {model.encoder.in_channels}"
-            )
+        task.check_fits(model.encoder.in_channels)
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
         if precision == "bf16":
             warn_if_bf16_is_slow(self.device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 from enum import Enum
@@ -38,10 +39,33 @@ def load_config(path: Path, overrides: list[str] | None):
     except Exception as err:  # noqa: BLE001 - running a config file can raise anything
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise P2SError(f"config '{path}' is not valid: {type(err).__name__}: {first}") from None
+    check_top_level_keys(cfg)
     share_task(cfg)
     apply_overrides(cfg, task_overrides(cfg, overrides or []))
     check_one_task(cfg)
     return cfg
+
+
+#: top-level keys MMEngine's Runner.from_cfg or p2s read (other names are the config's own variables)
+SETTINGS = (
+    "model", "work_dir", "train_dataloader", "val_dataloader", "test_dataloader", "train_cfg", "val_cfg",
+    "test_cfg", "auto_scale_lr", "optim_wrapper", "param_scheduler", "val_evaluator", "test_evaluator",
+    "default_hooks", "custom_hooks", "data_preprocessor", "load_from", "resume", "launcher", "env_cfg",
+    "log_processor", "log_level", "visualizer", "default_scope", "randomness", "experiment_name",
+    "model_wrapper_cfg", "runner_type", "custom_imports", "task",
+)
+
+
+def check_top_level_keys(cfg) -> None:
+    """A near miss of a setting (``train_dataloder``) would be a variable nobody reads,
+    and the setting it meant would silently keep its inherited value: one line instead."""
+    for key in cfg.keys():
+        if key in SETTINGS or key.startswith("_"):
+            continue
+        close = difflib.get_close_matches(key, SETTINGS, n=1, cutoff=0.85)
+        if close:
+            raise P2SError(f"config key '{key}' is not a setting p2s or MMEngine reads, so it would be ignored. "
+                           f"Did you mean '{close[0]}'?")
 
 
 def _custom_imports_failure(err: ImportError) -> str:
@@ -90,6 +114,11 @@ def _known_types() -> set[str]:
     return names
 
 
+#: what to check when a type is not even close to a registered name
+NOT_REGISTERED_HINT = (" A plugin's types are registered when its module is imported: check its "
+                       "@REGISTRY.register_module() and the config's custom_imports (p2s registry list --config FILE).")
+
+
 def check_types(cfg) -> None:
     """Fail before any build on a ``type`` no registry knows, naming the closest names."""
     known: set[str] | None = None
@@ -105,7 +134,7 @@ def check_types(cfg) -> None:
                 name = kind.split(".", 1)[-1]
                 if name not in known:
                     close = difflib.get_close_matches(name, sorted(known), n=2, cutoff=0.6)
-                    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+                    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else NOT_REGISTERED_HINT
                     raise P2SError(f"unknown type '{kind}' at {path or 'top level'}.{hint}")
             for key, value in node.items():
                 visit(value, f"{path}.{key}" if path else str(key))
@@ -194,6 +223,7 @@ def train(
     with _RunFolderGuard(Path(cfg.work_dir)) as guard:
         try:
             guard.runner = Runner.from_cfg(cfg)
+            check_task_fits(guard.runner.model, cfg)
             guard.runner.train()
         except KeyError as err:
             friendly = _unknown_type_error(err)
@@ -258,11 +288,22 @@ def check_resumable(work_dir: Path) -> None:
                        "or write the path of another checkpoint into last_checkpoint")
 
 
+def check_task_fits(model, cfg) -> None:
+    """The task's sources fit the built encoder: before the first batch, not at its forward."""
+    from p2s.registry import TASKS
+    from p2s.tasks.base import TaskAdapter
+    from p2s.utils.build import build
+
+    encoder = getattr(getattr(model, "module", model), "encoder", None)
+    if cfg.get("task") is None or not isinstance(getattr(encoder, "in_channels", None), int):
+        return
+    task = build(TASKS, copy.deepcopy(cfg.task), TaskAdapter)
+    task.check_fits(encoder.in_channels, f"; set model.encoder.backbone.in_channels={task.source_channels}")
+
+
 def check_datasets(cfg) -> None:
     """Build the train and val datasets once before the Runner, so a missing or empty
     data folder is the first line printed, not the last after MMEngine's set-up log."""
-    import copy
-
     from p2s.registry import DATASETS
     from p2s.utils.build import build
 

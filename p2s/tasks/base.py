@@ -59,6 +59,14 @@ class TaskAdapter:
             raise P2SError(f"task image_size must be between 8 and 4096, got {image_size}")
         self.image_size = int(image_size)
 
+    def check_fits(self, encoder_channels: int, hint: str = "") -> None:
+        """Refuse an encoder that takes another number of channels than this task's sources."""
+        if self.source_channels != encoder_channels:
+            raise P2SError(
+                f"task '{self.name}' makes {self.source_channels}-channel sources but the encoder takes "
+                f"{encoder_channels}{hint}"
+            )
+
     # --- inference ------------------------------------------------------------------
     def load_source(self, path: str | Path) -> Image.Image:
         """Open ``path`` and convert it to ``source_mode``; one-line error otherwise."""

@@ -71,7 +71,7 @@ def test_tiny_training_lowers_loss_and_translates(config, tiny_configs, train_da
     assert result.exit_code == 0, result.output
     losses = [row["loss"] for row in _scalars(work) if "loss" in row and "val/loss" not in row]
     assert len(losses) == 4 and losses[-1] < losses[0], losses
-    assert any(row.get("val/loss") is not None for row in _scalars(work))
+    assert [row["step"] for row in _scalars(work) if "val/loss" in row] == [4]  # at its iteration, not epoch 0
     assert list(work.glob("*/grids/*.png")), "no image grid written"
 
     checkpoint = work / "iter_4.pth"
@@ -132,6 +132,9 @@ def test_resume_continues_exactly(tiny_configs, train_data, tmp_path):
     ("type at model.losses.l2 must be a registered name, got 5", ["model.losses.l2.type=5"]),
     ("model.start_from_latent_avg must be True or False, got 'maybe'", ["model.start_from_latent_avg=maybe"]),
     ("train_dataloader.dataset: dataset 'ImageFolderDataset' has no option 'tsak'", ["train_dataloader.dataset.tsak=1"]),
+    ("task 'inversion' makes 3-channel sources but the encoder takes 1; set model.encoder.backbone.in_channels=3",
+     ["model.encoder.backbone.in_channels=1"]),
+    ("A plugin's types are registered when its module is imported", ["task.type=Denoise"]),
     ("cannot build backbone 'IRSEBackbone': 'float' object is not iterable", ["model.encoder.backbone.units=nan"]),
     ("cannot build generator 'StyleGAN2Generator': StyleGAN2 resolution must be a power of two",
      ["model.generator.resolution=100"]),
@@ -215,6 +218,20 @@ def test_a_plugin_that_cannot_be_imported_is_one_line_with_its_cause(plugin, exp
         assert result.exit_code == 2, result.output
         assert result.output.strip().startswith(f"error: config '{config}': {expected}"), result.output
         assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_misspelt_setting_in_a_config_file_is_one_line(tmp_path):
+    """Overrides were checked, file keys not: ``train_dataloder`` was a silent no-op."""
+    config = tmp_path / "typo.py"
+    config.write_text(f"_base_ = [{str(ROOT / 'configs' / 'psp' / 'psp_irse50_inversion_ffhq-1024.py')!r}]\n"
+                      "train_dataloder = dict(batch_size=2)\nmy_root = 'data/x'\n")
+    for command in (["config", "show"], ["train"]):
+        result = _invoke(*command, config)
+        assert result.exit_code == 2, result.output
+        assert result.output.strip() == ("error: config key 'train_dataloder' is not a setting p2s or MMEngine reads, "
+                                         "so it would be ignored. Did you mean 'train_dataloader'?")
+    config.write_text(config.read_text().replace("train_dataloder", "batch"))  # a variable of the config's own
+    assert _invoke("config", "show", config).exit_code == 0
 
 
 def test_plugin_registers_only_through_custom_imports():

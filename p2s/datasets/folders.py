@@ -134,6 +134,7 @@ class ImageFolderDataset(_TaskDataset):
     def __init__(self, root: str, task: dict | TaskAdapter, train: bool = True, seed: int = 0,
                  max_samples: int | None = None, how_to_get: str = "") -> None:
         super().__init__(task, train, seed)
+        self.task.check_trains_from_targets()
         self.files = list_images(root, "target", how_to_get, max_samples)
 
     def __len__(self) -> int:

@@ -92,10 +92,22 @@ class TaskAdapter:
     # --- training ---------------------------------------------------------------------
     def derive_source(self, target: Image.Image, rng: np.random.Generator, train: bool) -> torch.Tensor:
         """Encoder input made from the (``image_size`` RGB) target; paired tasks cannot."""
-        raise P2SError(
-            f"task '{self.name}' needs paired data (its sources cannot be made from targets): "
-            "use PairedImageDataset"
-        )
+        raise P2SError(self._needs_pairs())
+
+    @property
+    def trains_from_targets(self) -> bool:
+        """Whether training sources can be made from targets (a folder of targets is enough)."""
+        cls = type(self)
+        return cls.derive_source is not TaskAdapter.derive_source or cls.training_sample is not TaskAdapter.training_sample
+
+    def check_trains_from_targets(self) -> None:
+        """Refuse a folder of targets alone for a paired task: at set-up, not at the first batch."""
+        if not self.trains_from_targets:
+            raise P2SError(self._needs_pairs())
+
+    def _needs_pairs(self) -> str:
+        return (f"task '{self.name}' needs paired data (its sources cannot be made from targets: it has no "
+                "derive_source): use PairedImageDataset")
 
     def training_sample(
         self,

@@ -69,6 +69,8 @@ class GradualStyleEncoder(BackboneEncoder):
         super().__init__(backbone, num_ws, w_dim)
         _, c2, c3, c4 = self.stage_channels
         sizes = [input_size // s for s in self.stage_strides]
+        #: the largest input side the heads fit (their convs bring it down to 1x1)
+        self.input_size = int(input_size)
         self.coarse, self.middle = coarse, middle
         self.styles = nn.ModuleList()
         for i in range(num_ws):
@@ -81,6 +83,11 @@ class GradualStyleEncoder(BackboneEncoder):
             self.latlayer2 = nn.Conv2d(c2, c4, 1, 1, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if max(x.shape[-2:]) > self.input_size:
+            # the heads' convs would leave maps larger than 1x1, and flattening them would
+            # silently multiply the batch (4x for twice the side)
+            raise ValueError(f"{type(self).__name__} takes input of at most {self.input_size}x{self.input_size} "
+                             f"(its input_size), got {list(x.shape)}")
         _, c1, c2, c3 = self.stages(x)
         latents = [self.styles[j](c3) for j in range(min(self.coarse, self.num_ws))]
         if self.num_ws > self.coarse:

@@ -37,6 +37,15 @@ def test_encode_adds_latent_avg_and_decodes(encoder):
     assert model.decode(codes, resize=True).shape == (3, 3, 256, 256)
 
 
+def test_an_input_larger_than_the_gradual_encoders_input_size_is_refused():
+    """Its heads would flatten 2x2 maps: 3 images of twice the side gave 12 codes."""
+    model = build(MODELS, dict(type="PSP", generator=GEN,
+                               encoder=dict(type="GradualStyleEncoder", backbone=BACKBONE, input_size=64))).eval()
+    assert model.encode(torch.randn(3, 3, 64, 64)).shape == (3, 6, 8)
+    with pytest.raises(ValueError, match=r"takes input of at most 64x64 \(its input_size\), got \[3, 3, 128, 128\]"):
+        model.encode(torch.randn(3, 3, 128, 128))
+
+
 def test_without_latent_avg_codes_are_raw():
     model = tiny(start_from_latent_avg=False)
     x = torch.randn(1, 3, 64, 64)

@@ -10,13 +10,20 @@ encoders are compared against.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from p2s.models.psp import PSP
+from p2s.utils.errors import P2SError
+
+#: the largest learning rate accepted: far above what works, below what overflows float32 steps
+MAX_LR = 10.0
 
 
 @dataclass
@@ -39,9 +46,14 @@ class Projector:
         l2_weight, lpips_weight: loss weights.
     """
 
-    def __init__(self, model: PSP, lpips=None, steps: int = 300, lr: float = 0.05,
+    def __init__(self, model: PSP, lpips: nn.Module | None = None, steps: int = 300, lr: float = 0.05,
                  l2_weight: float = 1.0, lpips_weight: float = 0.8) -> None:
-        self.model = model.eval().requires_grad_(False)
+        if not (isinstance(steps, int) and steps >= 1):
+            raise P2SError(f"Projector steps must be a positive integer, got {steps!r}")
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and 0 < lr <= MAX_LR):
+            raise P2SError(f"Projector lr must be a number in (0, {MAX_LR:g}] (StyleGAN projectors use 0.01 to 0.1), "
+                           f"got {lr!r}")
+        self.model = model  # frozen only while projecting: a translator's or trainer's model is left as it was
         self.lpips = lpips
         self.steps, self.lr = steps, lr
         self.l2_weight, self.lpips_weight = l2_weight, lpips_weight
@@ -59,6 +71,19 @@ class Projector:
 
     def project(self, targets: torch.Tensor, on_step: Callable[[int, float], None] | None = None) -> ProjectionResult:
         """Fit one W+ code per target ``[N, 3, S, S]`` (``S = pooled_size``, values in [-1, 1])."""
+        self._check_targets(targets)
+        with _frozen(self.model):
+            return self._project(targets, on_step)
+
+    def _check_targets(self, targets: torch.Tensor) -> None:
+        size = self.model.pooled_size
+        if not (isinstance(targets, torch.Tensor) and targets.is_floating_point()):
+            raise P2SError(f"Projector targets must be a float tensor [N, 3, {size}, {size}] in [-1, 1], got "
+                           f"{getattr(targets, 'dtype', type(targets).__name__)}")
+        if targets.ndim != 4 or targets.shape[1:] != (3, size, size) or len(targets) == 0:
+            raise P2SError(f"Projector targets must be [N, 3, {size}, {size}] (N >= 1), got {list(targets.shape)}")
+
+    def _project(self, targets: torch.Tensor, on_step: Callable[[int, float], None] | None) -> ProjectionResult:
         start = self.model.latent_avg.detach().unsqueeze(0).expand(len(targets), -1, -1)
         offset = torch.zeros_like(start, requires_grad=True)
         optimizer = torch.optim.Adam([offset], lr=self.lr)
@@ -74,3 +99,17 @@ class Projector:
         with torch.no_grad():
             codes = start + offset
             return ProjectionResult(codes.detach(), self.model.decode(codes, noise_mode="const"), losses)
+
+
+@contextlib.contextmanager
+def _frozen(model: nn.Module) -> Iterator[None]:
+    """``model`` in eval mode with no parameter gradients, restored afterwards."""
+    flags = [p.requires_grad for p in model.parameters()]
+    training = model.training
+    model.eval().requires_grad_(False)
+    try:
+        yield
+    finally:
+        for param, flag in zip(model.parameters(), flags):
+            param.requires_grad_(flag)
+        model.train(training)

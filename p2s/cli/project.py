@@ -13,8 +13,6 @@ from p2s.cli.common import err_console, print_skipped, progress_bar, require_che
 from p2s.utils.errors import P2SError
 
 
-#: the largest --lr accepted: far above what works, below what overflows float32 steps
-MAX_LR = 10.0
 
 
 @user_errors
@@ -37,7 +35,7 @@ def project(
         check_output_folder, list_inputs, make_output_folder, refuse_overwriting_inputs, removed_when_empty, save_npy,
         save_png,
     )
-    from p2s.apis.projector import Projector
+    from p2s.apis.projector import MAX_LR, Projector
     from p2s.apis.translator import Translator
     from p2s.datasets.folders import open_rgb
     from p2s.datasets.transforms.official import normalize, pil_resize, to_tensor, tensors_to_uint8

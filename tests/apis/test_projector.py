@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
 from p2s.apis.projector import Projector
 from p2s.apis.translator import Translator
+from p2s.utils.errors import P2SError
 
 
 def test_projection_recovers_a_generated_image(ckpt):
@@ -16,10 +19,37 @@ def test_projection_recovers_a_generated_image(ckpt):
     true_codes = model.latent_avg.unsqueeze(0) + 0.5 * torch.randn(1, *model.latent_avg.shape)
     with torch.no_grad():
         target = torch.nn.functional.adaptive_avg_pool2d(model.decode(true_codes), 256)
+    model.train()
+    flags = [p.requires_grad for p in model.parameters()]
     result = Projector(model, lpips=None, steps=60, lr=0.1).project(target)
     assert result.losses[-1] < 0.2 * result.losses[0], result.losses[::10]
     assert result.latents.shape == true_codes.shape and result.images.shape == (1, 3, 16, 16)
-    assert not any(p.requires_grad for p in model.parameters())
+    # the model is frozen only while projecting: no gradients on it, and its flags and mode come back
+    assert all(p.grad is None for p in model.parameters())
+    assert [p.requires_grad for p in model.parameters()] == flags and any(flags) and model.training
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(lr=-1), "Projector lr must be a number in (0, 10]"),
+    (dict(lr=float("nan")), "Projector lr must be a number in (0, 10]"),
+    (dict(steps=0), "Projector steps must be a positive integer, got 0"),
+])
+def test_projector_settings_are_checked(ckpt, kwargs, message):
+    model = Translator.from_checkpoint(ckpt("inversion"), device="cpu").model
+    with pytest.raises(P2SError, match=re.escape(message)):
+        Projector(model, **kwargs)
+
+
+@pytest.mark.parametrize("targets, message", [
+    (torch.zeros(3, 256, 256), r"must be \[N, 3, 256, 256\] \(N >= 1\), got \[3, 256, 256\]"),  # no batch: broadcast
+    (torch.zeros(1, 3, 256, 256, dtype=torch.uint8), r"must be a float tensor .* got torch.uint8"),
+    (torch.zeros(0, 3, 256, 256), r"\(N >= 1\), got \[0, 3, 256, 256\]"),
+    (torch.zeros(1, 3, 64, 64), r"got \[1, 3, 64, 64\]"),
+])
+def test_targets_the_projector_cannot_fit_are_one_line(ckpt, targets, message):
+    model = Translator.from_checkpoint(ckpt("inversion"), device="cpu").model
+    with pytest.raises(P2SError, match=message):
+        Projector(model, steps=1).project(targets)
 
 
 def test_project_cli_writes_images_and_latents(tiny, ckpt, tmp_path):

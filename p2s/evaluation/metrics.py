@@ -74,6 +74,9 @@ def _as_batch(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, t
         pred, target = pred[None], target[None]
     if pred.ndim != 4:
         raise P2SError(f"metrics take [N, C, H, W] or [C, H, W] tensors, got shape {tuple(pred.shape)}")
+    for name, images in (("pred", pred), ("target", target)):
+        if not images.is_floating_point():  # uint8 would be read as values up to 255 on a [0, 1] scale
+            raise P2SError(f"metrics take float images in [0, 1], got {name} of {images.dtype} (divide uint8 by 255)")
     return pred.to(torch.float64), target.to(pred.device, torch.float64)
 
 

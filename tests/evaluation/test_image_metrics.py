@@ -78,6 +78,15 @@ def test_mse_and_psnr_known_values():
     assert mse(pred[0], target[0]).shape == (1,)  # [C, H, W] works too
 
 
+@pytest.mark.parametrize("metric", ["mse", "psnr", "ssim"])
+def test_integer_images_are_refused_not_scored_on_the_wrong_scale(metric):
+    """uint8 images on the [0, 1] scale gave PSNR -26 dB and SSIM 0.42 without a word."""
+    images = torch.full((1, 3, 16, 16), 128, dtype=torch.uint8)
+    function = {"mse": mse, "psnr": psnr, "ssim": ssim}[metric]
+    with pytest.raises(P2SError, match=r"metrics take float images in \[0, 1\], got pred of torch.uint8"):
+        function(images, images.float() / 255)
+
+
 def test_mse_and_psnr_match_numpy_per_image():
     a, b = images(3, seed=1), images(3, seed=2)
     expected_mse = ((a.double() - b.double()) ** 2).numpy().reshape(3, -1).mean(axis=1)

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from torch import nn
 
 from p2s.generators.base import BaseGenerator
 from p2s.utils.atomic import write_atomically
@@ -33,14 +34,23 @@ class GanSpace(NamedTuple):
 
 
 @torch.no_grad()
+def _generator_of(model: BaseGenerator | nn.Module) -> BaseGenerator:
+    """A generator, or the generator (``decoder``) of a PSP model."""
+    generator = getattr(model, "decoder", model)
+    if not isinstance(generator, BaseGenerator):
+        raise P2SError(f"GANSpace needs a StyleGAN generator or a PSP model, got {type(model).__name__}")
+    return generator
+
+
 def ganspace_directions(
-    generator: BaseGenerator,
+    generator: BaseGenerator | nn.Module,
     n_samples: int = 20_000,
     n_components: int = 10,
     seed: int = 0,
     chunk: int = 4096,
 ) -> GanSpace:
-    """PCA of ``generator.mapping(z)`` over ``n_samples`` seeded Gaussian ``z``.
+    """PCA of ``generator.mapping(z)`` over ``n_samples`` seeded Gaussian ``z``
+    (``generator`` may be a PSP model: its generator is used).
 
     ``z`` is drawn on the CPU from a seeded generator (the same samples on any device)
     and mapped in chunks of ``chunk``.  Each component's sign is fixed so that its
@@ -49,6 +59,7 @@ def ganspace_directions(
     Returns:
         :class:`GanSpace` of float32 CPU tensors (a ``(components, stds, mean)`` tuple).
     """
+    generator = _generator_of(generator)
     w_dim = int(generator.w_dim)
     if not 1 <= n_components <= w_dim:
         raise P2SError(f"--components must be between 1 and {w_dim} (the W size), got {n_components}")

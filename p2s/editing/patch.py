@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from p2s.utils.errors import P2SError
+
+if TYPE_CHECKING:
+    from p2s.apis.translator import Translator
 
 
 def parse_box(text: str) -> tuple[int, ...]:
@@ -30,8 +34,13 @@ def parse_box(text: str) -> tuple[int, ...]:
     return values
 
 
-def _target_box(image: Image.Image, patch: Image.Image, box: Sequence[int]) -> tuple[int, int, int, int]:
-    box = tuple(int(v) for v in box)
+def _target_box(image: Image.Image, patch: Image.Image, box: Sequence[int] | str) -> tuple[int, int, int, int]:
+    if isinstance(box, str):  # 'x0,y0' as the CLI takes it
+        box = parse_box(box)
+    try:
+        box = tuple(int(v) for v in box)
+    except (TypeError, ValueError):
+        raise P2SError(f"box must be (x0, y0) or (x0, y0, x1, y1) in integer pixels, got {box!r}") from None
     if len(box) == 2:
         box = (box[0], box[1], box[0] + patch.width, box[1] + patch.height)
     if len(box) != 4:
@@ -46,7 +55,7 @@ def _target_box(image: Image.Image, patch: Image.Image, box: Sequence[int]) -> t
     return x0, y0, x1, y1
 
 
-def paste_patch(image: Image.Image, patch: Image.Image, box: Sequence[int]) -> Image.Image:
+def paste_patch(image: Image.Image, patch: Image.Image, box: Sequence[int] | str) -> Image.Image:
     """A copy of ``image`` with ``patch`` pasted at ``box``.
 
     Args:
@@ -54,8 +63,8 @@ def paste_patch(image: Image.Image, patch: Image.Image, box: Sequence[int]) -> I
         patch: the picture to paste; an alpha channel (RGBA, LA, or a palette with
             transparency) is used as the paste mask.
         box: ``(x0, y0)`` pastes the patch at its own size with its top-left corner at
-            ``(x0, y0)``; ``(x0, y0, x1, y1)`` resizes it to fill that box.  The box must
-            lie inside ``image``.
+            ``(x0, y0)``; ``(x0, y0, x1, y1)`` resizes it to fill that box (a string
+            ``'x0,y0'`` works too).  The box must lie inside ``image``.
     """
     x0, y0, x1, y1 = _target_box(image, patch, box)
     if patch.size != (x1 - x0, y1 - y0):
@@ -69,8 +78,8 @@ def paste_patch(image: Image.Image, patch: Image.Image, box: Sequence[int]) -> I
     return result
 
 
-def local_edit(translator, image: Image.Image | str | Path, patch: Image.Image | str | Path,
-               box: Sequence[int]) -> Image.Image:
+def local_edit(translator: Translator, image: Image.Image | str | Path, patch: Image.Image | str | Path,
+               box: Sequence[int] | str) -> Image.Image:
     """Paste ``patch`` onto ``image`` at ``box`` and translate the composite with
     ``translator`` (a :class:`p2s.apis.translator.Translator`); returns the RGB output."""
     task = translator.task

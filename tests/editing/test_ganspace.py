@@ -26,6 +26,16 @@ def space(generator):
     return ganspace_directions(generator, n_samples=3000, n_components=5, seed=0)
 
 
+def test_a_psp_model_gives_its_generators_directions(generator, space):
+    """The API took a generator only: a PSP model failed with "'PSP' has no attribute 'w_dim'"."""
+    psp = torch.nn.Module()
+    psp.decoder = generator
+    torch.testing.assert_close(ganspace_directions(psp, n_samples=3000, n_components=5, seed=0).components,
+                               space.components)
+    with pytest.raises(P2SError, match="GANSpace needs a StyleGAN generator or a PSP model, got Linear"):
+        ganspace_directions(torch.nn.Linear(2, 2))
+
+
 def test_components_are_orthonormal_and_sorted(space):
     components, stds, mean = space
     assert components.shape == (5, 8) and stds.shape == (5,) and mean.shape == (8,)

@@ -32,10 +32,16 @@ def test_alpha_is_the_paste_mask():
 
 
 @pytest.mark.parametrize("box, expected", [((18, 0), "does not fit"), ((-1, 0), "does not fit"),
-                                           ((4, 4, 4, 8), "is empty")])
+                                           ((4, 4, 4, 8), "is empty"), (("a", 2), r"integer pixels, got \('a', 2\)"),
+                                           (None, "integer pixels, got None"), ("1,2,3", "is not like")])
 def test_bad_boxes(box, expected):
     with pytest.raises(P2SError, match=expected):
         paste_patch(Image.new("RGB", (20, 10)), Image.new("RGB", (4, 3)), box)
+
+
+def test_a_box_given_as_text_works_as_in_the_cli():
+    image, patch = Image.new("RGB", (20, 10)), Image.new("RGB", (4, 3), (255, 0, 0))
+    assert np.array_equal(np.asarray(paste_patch(image, patch, "2,3")), np.asarray(paste_patch(image, patch, (2, 3))))
 
 
 def test_parse_box():

@@ -279,7 +279,9 @@ class StyleGAN2Generator(BaseGenerator):
         ``p2s convert ada-pkl``: its ``p2s_generator`` entry); ``{}`` for other files."""
         ckpt = load_checkpoint_file(path, what="StyleGAN2 weights", how_to_get=HOW_TO_GET)
         stored = ckpt.get(STORED_CONFIG_KEY) if isinstance(ckpt, Mapping) else None
-        return dict(stored) if isinstance(stored, Mapping) else {}
+        options = dict(stored) if isinstance(stored, Mapping) else {}
+        options.pop("type", None)  # ada-pkl files name their class too; a constructor takes options only
+        return options
 
     def load_weights(self, path: str | os.PathLike, key: str = "g_ema") -> None:
         """Load a rosinality-layout file strictly (constant FIR kernels may be absent).

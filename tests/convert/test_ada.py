@@ -76,6 +76,20 @@ def test_output_is_a_plain_file_that_loads_strictly(converted):
     assert isinstance(built, StyleGAN2Generator) and built.weights_path == str(out)
 
 
+def test_ganspace_reads_a_converted_file(converted, tmp_path):
+    """The file records its class as well as its options; GANSpace built it with both
+    (TypeError: dict() got multiple values for keyword argument 'type')."""
+    from typer.testing import CliRunner
+
+    from p2s.cli.main import app
+
+    out = tmp_path / "gs.npz"
+    result = CliRunner().invoke(app, ["directions", "ganspace", "--generator", str(converted[0]), "--output", str(out),
+                                      "--components", "3", "--samples", "200", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert out.is_file()
+
+
 def test_latent_avg_is_w_avg(converted):
     _, ckpt, p2s_g, g = converted
     assert torch.equal(ckpt["latent_avg"], g.mapping.w_avg)

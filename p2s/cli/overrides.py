@@ -16,6 +16,28 @@ _WORDS = {"true": True, "false": False, "none": None, "null": None,
           "nan": math.nan, "inf": math.inf, "+inf": math.inf, "-inf": -math.inf}
 
 
+#: top-level keys MMEngine's Runner.from_cfg or p2s read (other names are the config's own variables)
+SETTINGS = (
+    "model", "work_dir", "train_dataloader", "val_dataloader", "test_dataloader", "train_cfg", "val_cfg",
+    "test_cfg", "auto_scale_lr", "optim_wrapper", "param_scheduler", "val_evaluator", "test_evaluator",
+    "default_hooks", "custom_hooks", "data_preprocessor", "load_from", "resume", "launcher", "env_cfg",
+    "log_processor", "log_level", "visualizer", "default_scope", "randomness", "experiment_name",
+    "model_wrapper_cfg", "runner_type", "custom_imports", "task",
+)
+
+
+def check_top_level_keys(cfg) -> None:
+    """A near miss of a setting (``train_dataloder``) would be a variable nobody reads,
+    and the setting it meant would silently keep its inherited value: one line instead."""
+    for key in cfg.keys():
+        if key in SETTINGS or key.startswith("_"):
+            continue
+        close = difflib.get_close_matches(key, SETTINGS, n=1, cutoff=0.85)
+        if close:
+            raise P2SError(f"config key '{key}' is not a setting p2s or MMEngine reads, so it would be ignored. "
+                           f"Did you mean '{close[0]}'?")
+
+
 def parse_value(text: str) -> Any:
     """A Python literal (``8``, ``0.5``, ``[1, 2]``, ``(35, 223)``, ``'a'``), a bool,
     None, nan or inf word, or else the text itself."""
@@ -44,6 +66,9 @@ def _check_key(cfg: Config, key: str) -> None:
     """
     node: Any = cfg._cfg_dict.to_dict()
     parts = key.split(".")
+    if len(parts) == 1 and key in node and key not in SETTINGS:
+        raise P2SError(f"'{key}' is a variable of the config file, read when the file was loaded: overriding it "
+                       f"changes nothing that used it; override the keys that use it instead (p2s config show lists them)")
     for depth, part in enumerate(parts):
         if isinstance(node, dict) and part in node:
             node = node[part]

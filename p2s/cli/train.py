@@ -28,7 +28,7 @@ def load_config(path: Path, overrides: list[str] | None):
     from mmengine.config import Config
 
     from p2s.cli.config_task import check_one_task, share_task, task_overrides
-    from p2s.cli.overrides import apply_overrides
+    from p2s.cli.overrides import apply_overrides, check_top_level_keys
 
     if not path.is_file():
         raise P2SError(f"config '{path}' does not exist")
@@ -44,28 +44,6 @@ def load_config(path: Path, overrides: list[str] | None):
     apply_overrides(cfg, task_overrides(cfg, overrides or []))
     check_one_task(cfg)
     return cfg
-
-
-#: top-level keys MMEngine's Runner.from_cfg or p2s read (other names are the config's own variables)
-SETTINGS = (
-    "model", "work_dir", "train_dataloader", "val_dataloader", "test_dataloader", "train_cfg", "val_cfg",
-    "test_cfg", "auto_scale_lr", "optim_wrapper", "param_scheduler", "val_evaluator", "test_evaluator",
-    "default_hooks", "custom_hooks", "data_preprocessor", "load_from", "resume", "launcher", "env_cfg",
-    "log_processor", "log_level", "visualizer", "default_scope", "randomness", "experiment_name",
-    "model_wrapper_cfg", "runner_type", "custom_imports", "task",
-)
-
-
-def check_top_level_keys(cfg) -> None:
-    """A near miss of a setting (``train_dataloder``) would be a variable nobody reads,
-    and the setting it meant would silently keep its inherited value: one line instead."""
-    for key in cfg.keys():
-        if key in SETTINGS or key.startswith("_"):
-            continue
-        close = difflib.get_close_matches(key, SETTINGS, n=1, cutoff=0.85)
-        if close:
-            raise P2SError(f"config key '{key}' is not a setting p2s or MMEngine reads, so it would be ignored. "
-                           f"Did you mean '{close[0]}'?")
 
 
 def _custom_imports_failure(err: ImportError) -> str:
@@ -289,7 +267,8 @@ def check_resumable(work_dir: Path) -> None:
 
 
 def check_task_fits(model, cfg) -> None:
-    """The task's sources fit the built encoder: before the first batch, not at its forward."""
+    """The task's sources fit the built encoder, and its targets the size the losses see:
+    before the first batch, not at its forward."""
     from p2s.registry import TASKS
     from p2s.tasks.base import TaskAdapter
     from p2s.utils.build import build
@@ -299,6 +278,11 @@ def check_task_fits(model, cfg) -> None:
         return
     task = build(TASKS, copy.deepcopy(cfg.task), TaskAdapter)
     task.check_fits(encoder.in_channels, f"; set model.encoder.backbone.in_channels={task.source_channels}")
+    pooled = getattr(getattr(model, "module", model), "pooled_size", None)
+    if isinstance(pooled, int) and pooled != task.image_size:
+        raise P2SError(f"task.image_size is {task.image_size} but model.pooled_size is {pooled}: the losses compare "
+                       "the generator's output pooled to model.pooled_size with targets at task.image_size; "
+                       f"set both to one side (e.g. model.pooled_size={task.image_size})")
 
 
 def check_datasets(cfg) -> None:

@@ -135,6 +135,9 @@ def test_resume_continues_exactly(tiny_configs, train_data, tmp_path):
     ("task 'inversion' makes 3-channel sources but the encoder takes 1; set model.encoder.backbone.in_channels=3",
      ["model.encoder.backbone.in_channels=1"]),
     ("A plugin's types are registered when its module is imported", ["task.type=Denoise"]),
+    ("task.image_size is 128 but model.pooled_size is 256: the losses compare the generator's output pooled to "
+     "model.pooled_size with targets at task.image_size; set both to one side (e.g. model.pooled_size=128)",
+     ["task.image_size=128"]),
     ("cannot build backbone 'IRSEBackbone': 'float' object is not iterable", ["model.encoder.backbone.units=nan"]),
     ("cannot build generator 'StyleGAN2Generator': StyleGAN2 resolution must be a power of two",
      ["model.generator.resolution=100"]),
@@ -188,6 +191,17 @@ def test_a_task_override_changes_the_task_the_datasets_train_and_the_checkpoint_
     assert result.exit_code == 0, result.output
     ckpt = torch.load(tmp_path / "w" / "iter_1.pth", map_location="cpu", weights_only=True)
     assert ckpt["p2s"]["task"]["type"] == "Inpainting"
+
+
+def test_overriding_a_variable_of_the_file_is_refused():
+    """``image_size=32`` set the variable, while every key read from it kept 64."""
+    config = ROOT / "configs" / "synthfaces" / "psp_small_inversion_synthfaces-64.py"
+    result = _invoke("config", "show", config, "image_size=32")
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        "error: 'image_size' is a variable of the config file, read when the file was loaded: overriding it changes "
+        "nothing that used it; override the keys that use it instead (p2s config show lists them)")
+    assert _invoke("config", "show", config, "task.image_size=32", "model.pooled_size=32").exit_code == 0
 
 
 def test_config_show_refuses_an_unknown_type():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from pathlib import Path
 from typing import Annotated, Optional
@@ -110,7 +111,15 @@ def cache(
     except BaseException:
         shutil.rmtree(output, ignore_errors=True)  # no half-made cache, earlier splits included
         raise
+    lines = _kept_overrides(overrides or [], lines) + lines
     (output / "overrides.txt").write_text("\n".join(lines) + "\n")
     typer.echo(f"cached {', '.join(names)} under {output}; the samples match the originals. Train from it with:")
-    typer.echo(f"  p2s train {config} " + " ".join(lines))
+    typer.echo(f"  p2s train {shlex.quote(str(config))} " + " ".join(shlex.quote(line) for line in lines))
+
+
+def _kept_overrides(overrides: list[str], cache_lines: list[str]) -> list[str]:
+    """The user's overrides the cache does not replace (``task.image_size=48`` made the
+    cached samples, so training from them needs it too)."""
+    replaced = {line.partition("=")[0] for line in cache_lines}
+    return [item for item in overrides if item.partition("=")[0] not in replaced]
 

@@ -63,12 +63,15 @@ def test_cached_folder_gives_the_same_samples_at_the_task_size(faces, tmp_path):
 
 def test_cli_caches_paired_splits_and_training_reads_the_overrides(tiny, faces, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a relative --output: the overrides still name absolute folders
-    result = tiny.invoke("data", "cache", SKETCH_CONFIG, *roots(faces), "--output", "cache", "--workers", "2")
+    result = tiny.invoke("data", "cache", SKETCH_CONFIG, *roots(faces), "train_cfg.max_iters=7", "--output", "cache",
+                         "--workers", "2")
     assert result.exit_code == 0, result.output
     out = (tmp_path / "cache").resolve()
     lines = (out / "overrides.txt").read_text().split()
-    assert lines == [f"{split}_dataloader.dataset.{role}_root={out}/{split}/{folder}"
-                     for split in ("train", "val") for role, folder in (("source", "sources"), ("target", "targets"))]
+    # the user's other overrides are kept (a task option made the cached samples), the roots replaced
+    assert lines == ["train_cfg.max_iters=7"] + [
+        f"{split}_dataloader.dataset.{role}_root={out}/{split}/{folder}"
+        for split in ("train", "val") for role, folder in (("source", "sources"), ("target", "targets"))]
     assert "p2s train" in result.output and lines[0] in " ".join(result.output.split())
     with Image.open(out / "train" / "sources" / "f2.png") as sketch:
         assert (sketch.size, sketch.mode) == ((64, 64), "L")  # the task's source mode, once

@@ -37,6 +37,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
@@ -112,7 +113,10 @@ class SafeCheckpointHook(Hook):
             checkpoint[key] = from_weights_only_safe(checkpoint[key])
         model = getattr(runner, "model", None)
         if model is not None:
-            _check_fits(model.module if is_model_wrapper(model) else model, checkpoint["state_dict"])
+            model = model.module if is_model_wrapper(model) else model
+            _check_fits(model, checkpoint["state_dict"])
+            if not getattr(runner, "_resume", False):
+                _keep_configured_generator(model, checkpoint["state_dict"])
 
     def _safe_entries(self, entries: dict, where: str) -> tuple[dict, set]:
         """Convert each entry; leave out (and report) the ones with no safe form."""
@@ -332,6 +336,26 @@ class ImageGridHook(Hook):
             path = Path(runner.log_dir) / self.out_dir / f"{prefix}iter_{step:06d}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(grid).save(path)
+
+
+def _keep_configured_generator(model, state_dict: dict) -> None:
+    """``--load-from`` initialises a run, it does not choose its generator: a frozen
+    generator read from ``model.generator.weights`` (fine-tuning an encoder onto a new
+    generator, e.g. toonify) stays, with its ``latent_avg``, instead of the checkpoint's."""
+    decoder = getattr(model, "decoder", None)
+    weights = getattr(decoder, "weights_path", None)
+    if not weights or getattr(model, "train_generator", True):
+        return  # a random or trained generator: the checkpoint's is the one to continue from
+    own = model.state_dict()
+    kept = [k for k in own if (k.startswith("decoder.") or k == "latent_avg") and k in state_dict]
+    differs = any(not torch.equal(state_dict[k].to(own[k].device), own[k]) for k in kept
+                  if hasattr(state_dict[k], "shape"))
+    for key in kept:
+        state_dict[key] = own[key]
+    if differs:
+        print_log(f"--load-from: the generator and latent_avg come from model.generator.weights ('{weights}'), "
+                  "not from the checkpoint, whose generator differs; the rest comes from the checkpoint",
+                  logger="current", level=logging.WARNING)
 
 
 def _check_fits(model, state_dict: dict) -> None:

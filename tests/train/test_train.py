@@ -425,3 +425,34 @@ def test_resume_with_nothing_to_resume_says_so_and_trains(tiny_configs, train_da
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines() == [result.output.strip()]
     assert "last_checkpoint' names '" in result.output and "which does not exist" in result.output
+
+
+def _generator_file(path: Path, seed: int, tiny_configs) -> Path:
+    from p2s.generators import StyleGAN2Generator
+
+    torch.manual_seed(seed)
+    options = {k: v for k, v in tiny_configs.TINY_GENERATOR.items() if k != "weights"}
+    generator = StyleGAN2Generator(**options)
+    torch.save({"g_ema": generator.state_dict(), "latent_avg": torch.randn(options["w_dim"])}, path)
+    return path
+
+
+def test_load_from_keeps_the_configured_generator(tiny_configs, train_data, tmp_path):
+    """Fine-tuning an encoder onto another generator (toonify): the checkpoint's frozen
+    generator silently replaced the one model.generator.weights names."""
+    base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
+    tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py", max_iters=1, interval=1)
+    old, new = _generator_file(tmp_path / "old.pt", 1, tiny_configs), _generator_file(tmp_path / "new.pt", 2, tiny_configs)
+    assert _invoke("train", tiny, f"model.generator.weights={old}", "--work-dir", tmp_path / "a").exit_code == 0
+    result = _invoke("train", tiny, f"model.generator.weights={new}", "--load-from", tmp_path / "a" / "iter_1.pth",
+                     "--work-dir", tmp_path / "b")
+    assert result.exit_code == 0, result.output
+    first = torch.load(tmp_path / "a" / "iter_1.pth", weights_only=True)["state_dict"]
+    second = torch.load(tmp_path / "b" / "iter_1.pth", weights_only=True)["state_dict"]
+    wanted = torch.load(new, weights_only=True)
+    for key, value in wanted["g_ema"].items():
+        torch.testing.assert_close(second[f"decoder.{key}"], value, rtol=0, atol=0, msg=key)
+    torch.testing.assert_close(second["latent_avg"], wanted["latent_avg"].expand_as(second["latent_avg"]))
+    assert not torch.equal(first["latent_avg"], second["latent_avg"])
+    logs = "".join(p.read_text() for p in (tmp_path / "b").glob("*/*.log"))
+    assert "--load-from: the generator and latent_avg come from model.generator.weights" in logs

@@ -58,7 +58,8 @@ OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     "optimizer wrapper constructor", parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, scope="p2s"
 )
 PARAM_SCHEDULERS = Registry("parameter scheduler", parent=MMENGINE_PARAM_SCHEDULERS, scope="p2s")
-LOG_PROCESSORS = Registry("log_processor", parent=MMENGINE_LOG_PROCESSORS, scope="p2s")
+LOG_PROCESSORS = Registry("log_processor", parent=MMENGINE_LOG_PROCESSORS, scope="p2s",
+                          locations=["p2s.engine.log_processor"])
 EVALUATOR = Registry("evaluator", parent=MMENGINE_EVALUATOR, scope="p2s")
 MODEL_WRAPPERS = Registry(
     "model_wrapper", parent=MMENGINE_MODEL_WRAPPERS, scope="p2s", locations=["p2s.engine"]

@@ -5,7 +5,8 @@ env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv
                dist_cfg=dict(backend='nccl'))
 randomness = dict(seed=0, deterministic=False)
 log_level = 'INFO'
-log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
+# validation metrics as measured (MMEngine's LogProcessor averages them over 50 validations)
+log_processor = dict(type='P2SLogProcessor', window_size=50, by_epoch=False)
 
 default_hooks = dict(
     # loss scalars reach the host once per logging interval, not once per iteration

@@ -3,7 +3,8 @@
 Importing this package registers ``Ranger`` (``OPTIMIZERS``), ``SafeCheckpointHook``,
 ``AtomicCheckpointHook``, ``ImageGridHook``, ``RNGStateHook`` and
 ``DeferredRuntimeInfoHook`` (``HOOKS``),
-``P2SDistributedDataParallel`` (``MODEL_WRAPPERS``) under scope
+``P2SDistributedDataParallel`` (``MODEL_WRAPPERS``), ``P2SLogProcessor``
+(``LOG_PROCESSORS``) under scope
 ``p2s``, the ``'p2s_atomic_local'`` file backend, and makes MMEngine load local
 checkpoints with ``torch.load(weights_only=True)``.  The registries import it lazily, so
 a config with ``default_scope='p2s'`` needs no ``custom_imports``.
@@ -19,6 +20,7 @@ from p2s.engine.checkpoint_io import (
 )
 from p2s.engine.ddp import P2SDistributedDataParallel
 from p2s.engine.hooks import AtomicCheckpointHook, ImageGridHook, SafeCheckpointHook
+from p2s.engine.log_processor import P2SLogProcessor
 from p2s.engine.optimizers import Ranger
 from p2s.engine.rng_hook import RNGStateHook
 from p2s.engine.runtime_info import DeferredRuntimeInfoHook
@@ -33,6 +35,7 @@ __all__ = [
     "DeferredRuntimeInfoHook",
     "ImageGridHook",
     "P2SDistributedDataParallel",
+    "P2SLogProcessor",
     "RNGStateHook",
     "Ranger",
     "SafeCheckpointHook",

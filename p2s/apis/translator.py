@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,10 @@ from p2s.utils.errors import P2SError, P2SWarning
 PRECISIONS = ("fp32", "bf16")
 #: ``torch.compile`` modes; ``reduce-overhead`` also captures CUDA graphs (fixed shapes)
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+#: what ``translate_images`` and ``prepare`` take: one image or path, or a list of them
+ImageInputs = Image.Image | str | Path | Sequence[Image.Image | str | Path]
+#: what ``mixing_latents`` draws from: a seed (the official ``RandomState`` draw) or a numpy generator
+MixingRNG = int | np.random.RandomState | np.random.Generator
 
 
 def resolve_device(name: str | None) -> torch.device:
@@ -47,6 +51,82 @@ def cpu_has_bf16_kernels() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # a build without oneDNN: no fast bf16 either
         return False
+
+
+def check_mix_alpha(alpha: float | None) -> None:
+    """``None`` replaces the rows; a blend weight outside [0, 1] (or NaN) extrapolates."""
+    if alpha is None:
+        return
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:  # nan fails too
+        raise P2SError(f"--mix-alpha must be in [0, 1] (0: the input's rows, 1: the random ones), got {alpha}")
+
+
+def encoder_input_size(encoder: torch.nn.Module, fallback: int) -> int:
+    """The side the encoder was built for (its ``input_size``); encoders that pool any
+    size keep none, and then the task's ``image_size`` is what they are fed."""
+    size = getattr(encoder, "input_size", None)
+    return int(size) if size is not None else fallback
+
+
+def shape_text(tensor: torch.Tensor) -> str:
+    return str(list(tensor.shape))
+
+
+def check_source_tensor(sources: object) -> None:
+    """Sources are float tensors made by the task, not arrays or raw uint8 pictures."""
+    what = "sources must be float tensors prepared by the task (Translator.prepare)"
+    if isinstance(sources, np.ndarray):
+        raise P2SError(f"{what}, got a numpy array; wrap it with torch.from_numpy")
+    if isinstance(sources, (list, tuple)):
+        raise P2SError(f"{what}, got a {type(sources).__name__}; for images or paths use translate_images()")
+    if not isinstance(sources, torch.Tensor):
+        raise P2SError(f"{what}, got a {type(sources).__name__}")
+    if not sources.is_floating_point():
+        raise P2SError(f"{what}, got {sources.dtype}")
+
+
+def draw_mixing_z(count: int, w_dim: int, rng: MixingRNG) -> np.ndarray:
+    """``[count, w_dim]`` float32 z: ``RandomState.randn`` (the official draw; an int seeds
+    one) or ``Generator.standard_normal``."""
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        if not 0 <= rng < 2**32:
+            raise P2SError(f"mixing seed must be between 0 and 2**32 - 1, got {rng}")
+        rng = np.random.RandomState(int(rng))
+    if isinstance(rng, np.random.RandomState):
+        z = rng.randn(count, w_dim)
+    elif isinstance(rng, np.random.Generator):
+        z = rng.standard_normal((count, w_dim))
+    else:
+        raise P2SError(
+            f"rng must be an int seed, np.random.RandomState or np.random.Generator, got a {type(rng).__name__}"
+        )
+    return z.astype("float32")
+
+
+def image_list(images: ImageInputs, method: str) -> list[Image.Image | str | Path]:
+    """One image or path becomes a one-item list; tensors and empty lists are refused."""
+    if isinstance(images, (Image.Image, str, Path)):
+        return [images]
+    if isinstance(images, torch.Tensor):
+        raise P2SError(f"{method}() takes PIL images or paths, got a tensor; pass prepared sources to translate()")
+    items = list(images)
+    if not items:
+        raise P2SError("no images to translate")
+    for item in items:
+        if not isinstance(item, (Image.Image, str, Path)):
+            raise P2SError(f"{method}() takes PIL images or paths, got a {type(item).__name__} in the list")
+    return items
+
+
+def batches(items: list, batch_size: int | None) -> Iterator[list]:
+    """``items`` in runs of ``batch_size`` (``None``: all at once), the last one shorter."""
+    if batch_size is None:
+        yield items
+        return
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise P2SError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
+    for first in range(0, len(items), batch_size):
+        yield items[first:first + batch_size]
 
 
 def warn_if_bf16_is_slow(device: torch.device) -> None:
@@ -96,6 +176,12 @@ class Translator:
         if compile_mode not in COMPILE_MODES:
             raise P2SError(f"--compile must be one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}")
         task.check_fits(model.encoder.in_channels)
+        self.source_size = encoder_input_size(model.encoder, task.image_size)
+        if task.image_size != self.source_size:
+            raise P2SError(
+                f"task '{task.name}' makes {task.image_size}x{task.image_size} sources but the encoder takes "
+                f"{self.source_size}x{self.source_size}; build the task with image_size={self.source_size}"
+            )
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
         if precision == "bf16":
             warn_if_bf16_is_slow(self.device)
@@ -133,15 +219,20 @@ class Translator:
         randomize_noise: bool = False,
         precision: str = "fp32",
         compile_mode: str = "none",
+        channels_last: bool = True,
+        compile_backend: str = "inductor",
         **task_options,
     ) -> Translator:
         """Read an official pSp or p2s checkpoint; ``task_options`` override the task's
-        settings (e.g. ``resize_factor=8`` for super-resolution)."""
+        settings (e.g. ``resize_factor=8`` for super-resolution; a misspelt one is refused)."""
         device_obj = resolve_device(device)
         ckpt = read_translation_checkpoint(checkpoint)
         task = build_task(ckpt.task, **task_options)
         model = build_translation_model(ckpt, source=f"checkpoint '{checkpoint}'")
-        return cls(model, task, device_obj, resize_outputs, randomize_noise, precision, compile_mode=compile_mode)
+        return cls(
+            model, task, device_obj, resize_outputs, randomize_noise, precision,
+            channels_last=channels_last, compile_mode=compile_mode, compile_backend=compile_backend,
+        )
 
     def _autocast(self):
         """bf16 autocast for ``precision='bf16'``; fp32 is the exact path."""
@@ -153,34 +244,65 @@ class Translator:
     def num_ws(self) -> int:
         return self.model.num_ws
 
-    # --- tensors ------------------------------------------------------------------
-    def prepare(self, images: Sequence[Image.Image]) -> torch.Tensor:
-        """Stack the task's pre-processed sources into one batch on the device."""
-        return torch.stack([self.task.prepare_source(im) for im in images]).to(self.device)
+    # --- input checks ---------------------------------------------------------------
+    def _check_sources(self, sources: object, method: str, batched: bool = True) -> None:
+        """One line for what would fail deep in the model, or silently multiply the batch
+        (a larger picture leaves the heads' maps above 1x1, which are flattened into rows)."""
+        check_source_tensor(sources)
+        shape = shape_text(sources)
+        if batched and sources.ndim != 4:
+            raise P2SError(f"{method}() takes a batch [N, C, H, W] of sources, got {shape}; "
+                           "for one source use source.unsqueeze(0)")
+        if not batched and sources.ndim != 3:
+            raise P2SError(f"{method}() takes one source [C, H, W], got {shape}; pick one with sources[k]")
+        if batched and len(sources) == 0:
+            raise P2SError(f"{method}() got an empty batch of sources {shape}")
+        channels, height, width = sources.shape[-3:]
+        if channels != self.model.encoder.in_channels:
+            raise P2SError(f"sources have {channels} channels but the encoder takes "
+                           f"{self.model.encoder.in_channels} (shape {shape})")
+        if (height, width) != (self.source_size, self.source_size):
+            raise P2SError(f"sources are {height}x{width} but the encoder takes {self.source_size}x{self.source_size}; "
+                           "make them with Translator.prepare")
 
-    @torch.inference_mode()
+    # --- tensors ------------------------------------------------------------------
+    def prepare(self, images: ImageInputs) -> torch.Tensor:
+        """Stack the task's pre-processed sources into one batch on the device.  Takes PIL
+        images or paths; a single one becomes a batch of one."""
+        items = image_list(images, "prepare")
+        pil = [self.task.load_source(im) if isinstance(im, (str, Path)) else im for im in items]
+        return torch.stack([self.task.prepare_source(im) for im in pil]).to(self.device)
+
+    @torch.no_grad()
     def encode(self, sources: torch.Tensor) -> torch.Tensor:
         """W+ codes ``[N, num_ws, w_dim]`` (float32) of prepared sources, without generating."""
+        self._check_sources(sources, "encode")
         with self._autocast():
             return self._own(self._encode(sources.to(self.device, torch.float32)).float())
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def translate(self, sources: torch.Tensor) -> Translation:
         """Encode and generate a batch of prepared sources."""
+        self._check_sources(sources, "translate")
         with self._autocast():
             codes = self._encode(sources.to(self.device, torch.float32))
             images = self._decode(codes, noise_mode=self.noise_mode, resize=self.resize_outputs)
         return Translation(self._own(images.float()), self._own(codes.float()))
 
-    @torch.inference_mode()
-    def mixing_latents(self, count: int, rng: np.random.RandomState) -> torch.Tensor:
-        """W+ latents of ``count`` random z through the mapping network, drawn as the
-        official style-mixing script does (``randn(count, 512)`` in float32)."""
-        z = rng.randn(count, self.model.decoder.w_dim).astype("float32")
+    @torch.no_grad()
+    def mixing_latents(self, count: int, rng: MixingRNG) -> torch.Tensor:
+        """W+ latents ``[count, num_ws, w_dim]`` of random z through the mapping network.
+
+        ``rng`` is a seed or ``np.random.RandomState`` (the official style-mixing draw,
+        ``randn(count, w_dim)`` in float32) or an ``np.random.Generator`` (``standard_normal``).
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise P2SError(f"mixing_latents() needs a count of at least 1, got {count!r}")
+        z = draw_mixing_z(count, self.model.decoder.w_dim, rng)
         w = self.model.decoder.mapping(torch.from_numpy(z).to(self.device))
         return w.unsqueeze(1).expand(-1, self.num_ws, -1)
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def style_mix(
         self,
         source: torch.Tensor,
@@ -188,18 +310,25 @@ class Translator:
         layers: Sequence[int],
         alpha: float | None = None,
     ) -> Translation:
-        """Variants of one source: rows ``layers`` taken from each latent in ``inject``."""
+        """Variants of one source ``[C, H, W]``: rows ``layers`` taken from each latent in
+        ``inject``, blended by ``alpha`` in [0, 1] (``None`` replaces them)."""
+        self._check_sources(source, "style_mix", batched=False)
+        check_mix_alpha(alpha)
+        if len(inject) == 0:
+            raise P2SError("style_mix() got no latents to inject (inject is empty)")
         with self._autocast():
             codes = self._encode(source.to(self.device, torch.float32).unsqueeze(0)).float()
             mixed = self.model.mix_codes(codes.expand(len(inject), -1, -1), inject, layers, alpha)
             images = self._decode(mixed, noise_mode=self.noise_mode, resize=self.resize_outputs)
         return Translation(self._own(images.float()), mixed)
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def interpolate(self, source_a: torch.Tensor, source_b: torch.Tensor, steps: int) -> Translation:
         """Linear interpolation in W+ between two encoded sources, both ends included."""
         if steps < 2:
             raise P2SError(f"--steps must be at least 2 (both ends), got {steps}")
+        for source in (source_a, source_b):
+            self._check_sources(source, "interpolate", batched=False)
         with self._autocast():
             codes = self._encode(torch.stack([source_a, source_b]).to(self.device, torch.float32)).float()
             t = torch.linspace(0, 1, steps, device=self.device).view(-1, 1, 1)
@@ -211,11 +340,15 @@ class Translator:
         return Translation(torch.cat(frames), path)
 
     # --- convenience for notebooks ------------------------------------------------
-    def translate_images(self, images: Sequence[Image.Image | str | Path]) -> list[Image.Image]:
-        """Translate PIL images or paths; returns uint8 RGB PIL images."""
-        pil = [
-            self.task.load_source(im) if isinstance(im, (str, Path)) else self.task.check_source(im, "image")
-            for im in images
-        ]
-        arrays = self.translate(self.prepare(pil)).to_uint8()
-        return [Image.fromarray(a) for a in arrays]
+    def translate_images(self, images: ImageInputs, batch_size: int | None = None) -> list[Image.Image]:
+        """Translate PIL images or paths (a single one is a list of one) ``batch_size`` at
+        a time (``None``: all in one batch); returns uint8 RGB PIL images."""
+        items = image_list(images, "translate_images")
+        outputs: list[Image.Image] = []
+        for batch in batches(items, batch_size):
+            pil = [
+                self.task.load_source(im) if isinstance(im, (str, Path)) else self.task.check_source(im, "image")
+                for im in batch
+            ]
+            outputs += [Image.fromarray(a) for a in self.translate(self.prepare(pil)).to_uint8()]
+        return outputs

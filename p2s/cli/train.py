@@ -97,8 +97,29 @@ NOT_REGISTERED_HINT = (" A plugin's types are registered when its module is impo
                        "@REGISTRY.register_module() and the config's custom_imports (p2s registry list --config FILE).")
 
 
+#: keys MMEngine takes out of a component config before building it
+_MMENGINE_KEYS = {"type", "_scope_", "_delete_", "priority"}
+
+
+def _check_options(node: dict, name: str, path: str) -> None:
+    """A p2s class's config naming an option its constructor lacks is one line, in
+    ``config show`` as in ``train`` (where building it would say the same, later)."""
+    from p2s.registry import ALL_REGISTRIES
+    from p2s.utils.build import check_arguments
+
+    owners = [(group, reg.module_dict[name]) for group, reg in ALL_REGISTRIES.items() if name in reg.module_dict]
+    if len(owners) == 1:
+        group, cls = owners[0]
+        options = {k: v for k, v in node.items() if k not in _MMENGINE_KEYS}
+        try:
+            check_arguments(cls, options, ALL_REGISTRIES[group].name)
+        except P2SError as err:
+            raise P2SError(f"{path or 'top level'}: {err}") from None
+
+
 def check_types(cfg) -> None:
-    """Fail before any build on a ``type`` no registry knows, naming the closest names."""
+    """Fail before any build on a ``type`` no registry knows, naming the closest names,
+    and on an option a p2s class does not take."""
     known: set[str] | None = None
 
     def visit(node, path: str) -> None:
@@ -114,6 +135,7 @@ def check_types(cfg) -> None:
                     close = difflib.get_close_matches(name, sorted(known), n=2, cutoff=0.6)
                     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else NOT_REGISTERED_HINT
                     raise P2SError(f"unknown type '{kind}' at {path or 'top level'}.{hint}")
+                _check_options(node, name, path)
             for key, value in node.items():
                 visit(value, f"{path}.{key}" if path else str(key))
         elif isinstance(node, (list, tuple)):

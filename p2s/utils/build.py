@@ -57,7 +57,7 @@ def build(
         cls = type_name
     for key, value in (default_args or {}).items():
         args.setdefault(key, value)
-    _check_arguments(cls, args, registry.name)
+    check_arguments(cls, args, registry.name)
     try:
         obj = cls(**args)
     except P2SError:
@@ -72,7 +72,7 @@ def build(
     return obj
 
 
-def _check_arguments(cls: Any, args: dict[str, Any], group: str) -> None:
+def check_arguments(cls: Any, args: dict[str, Any], group: str) -> None:
     """Reject keyword arguments the constructor does not take, naming the close ones."""
     try:
         params = inspect.signature(cls).parameters

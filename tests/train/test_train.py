@@ -204,6 +204,17 @@ def test_overriding_a_variable_of_the_file_is_refused():
     assert _invoke("config", "show", config, "task.image_size=32", "model.pooled_size=32").exit_code == 0
 
 
+@pytest.mark.parametrize("override, expected", [
+    ("model.encoder.foo=1", "error: model.encoder: encoder 'GradualStyleEncoder' has no option 'foo' (options: "),
+    ("model.encoder.backbone.unitz=(1,1,1,1)", "error: model.encoder.backbone: backbone 'IRSEBackbone' has no option "
+     "'unitz' (options: "),
+])
+def test_config_show_refuses_an_option_train_would_refuse(override, expected):
+    config = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
+    result = _invoke("config", "show", config, override)
+    assert result.exit_code == 2 and result.output.startswith(expected), result.output
+
+
 def test_config_show_refuses_an_unknown_type():
     config = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
     result = _invoke("config", "show", config, "model.losses.l2.type=L3Loss")

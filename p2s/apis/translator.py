@@ -290,6 +290,20 @@ class Translator:
         return Translation(self._own(images.float()), self._own(codes.float()))
 
     @torch.no_grad()
+    def decode(self, codes: torch.Tensor) -> Translation:
+        """Generate from W+ codes ``[N, num_ws, w_dim]`` (edited ones, say) as
+        :meth:`translate` does: the same noise, resizing, precision and compiled generator."""
+        expected = (self.num_ws, self.model.decoder.w_dim)
+        if not (isinstance(codes, torch.Tensor) and codes.is_floating_point() and codes.ndim == 3
+                and tuple(codes.shape[1:]) == expected and len(codes) > 0):
+            shown = list(codes.shape) if isinstance(codes, torch.Tensor) else type(codes).__name__
+            raise P2SError(f"decode() takes float W+ codes [N, {expected[0]}, {expected[1]}] (N >= 1), got {shown}")
+        codes = codes.to(self.device, torch.float32)
+        with self._autocast():
+            images = self._decode(codes, noise_mode=self.noise_mode, resize=self.resize_outputs)
+        return Translation(self._own(images.float()), codes)
+
+    @torch.no_grad()
     def mixing_latents(self, count: int, rng: MixingRNG) -> torch.Tensor:
         """W+ latents ``[count, num_ws, w_dim]`` of random z through the mapping network.
 

@@ -77,9 +77,10 @@ def translate(
         raise P2SError("--latents-only writes no images, so it cannot go with --mix")
     if not mix and (mix_layers is not None or mix_alpha is not None):
         raise P2SError("--mix-layers and --mix-alpha go with --mix N (the number of variants per input)")
-    if mix_alpha is not None and not 0.0 <= mix_alpha <= 1.0:  # nan fails too
-        raise P2SError(f"--mix-alpha must be in [0, 1] (0: the input's rows, 1: the random ones), got {mix_alpha}")
-    require_checkpoint(checkpoint)
+    require_checkpoint(checkpoint)  # before the seconds of importing the models
+    from p2s.apis.translator import check_mix_alpha
+
+    check_mix_alpha(mix_alpha)
     from p2s.apis.files import (
         MixSpec, check_output_folder, default_io_workers, list_inputs, make_output_folder, removed_when_empty,
         translate_files,

@@ -27,21 +27,15 @@ def edit_sources(
 ) -> list[Translation]:
     """Encode prepared ``sources`` once and decode them edited at each of ``strengths``.
 
-    Returns one :class:`Translation` per strength (in order).  The generator runs with
-    the translator's noise and resize settings, so strength 0 gives exactly the plain
-    :meth:`Translator.translate` output.
+    Returns one :class:`Translation` per strength (in order).  Encoder and generator run
+    as in :meth:`Translator.translate` (noise, resizing, precision, compiled passes), so
+    strength 0 gives exactly its output.
     """
     strengths = [check_strength(s) for s in strengths]
     if not strengths:
         raise P2SError("give at least one strength")
-    model = translator.model
-    codes = model.encode(sources.to(translator.device, torch.float32))
-    results = []
-    for strength in strengths:
-        edited = apply_direction(codes, direction, strength, layers)
-        images = model.decode(edited, noise_mode=translator.noise_mode, resize=translator.resize_outputs)
-        results.append(Translation(images, edited))
-    return results
+    codes = translator.encode(sources)  # the translator's precision and compiled passes, as translate()
+    return [translator.decode(apply_direction(codes, direction, strength, layers)) for strength in strengths]
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,16 +15,6 @@ from p2s.tasks import Inversion, Seg2Face, Sketch2Face
 from p2s.utils.errors import P2SError, P2SWarning
 
 NUM_WS, W_DIM, RES = 6, 8, 16
-
-
-@pytest.fixture(scope="module")
-def inversion(ckpt) -> Translator:
-    return Translator.from_checkpoint(ckpt("inversion"), device="cpu")
-
-
-@pytest.fixture(scope="module")
-def rgb_files(tiny, tmp_path_factory) -> list[Path]:
-    return tiny.write_rgb_folder(tmp_path_factory.mktemp("api_rgb"))
 
 
 def as_array(image: Image.Image) -> np.ndarray:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,16 +17,6 @@ from p2s.tasks import Inversion
 from p2s.utils.errors import P2SError
 
 NUM_WS, W_DIM, SIZE = 6, 8, 256  # the tiny checkpoints: 256 px sources, 6 W+ rows of 8
-
-
-@pytest.fixture(scope="module")
-def inversion(ckpt) -> Translator:
-    return Translator.from_checkpoint(ckpt("inversion"), device="cpu")
-
-
-@pytest.fixture(scope="module")
-def rgb_files(tiny, tmp_path_factory) -> list[Path]:
-    return tiny.write_rgb_folder(tmp_path_factory.mktemp("inputs_rgb"))
 
 
 @pytest.fixture(scope="module")
@@ -266,3 +255,16 @@ def test_latents_can_be_optimised_through_the_generator(inversion, sources):
 def test_mixing_latents_are_ordinary_tensors(inversion):
     assert not inversion.mixing_latents(1, 0).is_inference()
     assert translator_module.check_mix_alpha(None) is None
+
+
+def test_decode_generates_as_translate_does(inversion, sources):
+    plain = inversion.translate(sources)
+    again = inversion.decode(plain.latents)
+    assert torch.equal(again.images, plain.images) and torch.equal(again.latents, plain.latents)
+
+
+@pytest.mark.parametrize("codes", [torch.zeros(2, 5, 8), torch.zeros(0, 6, 8), torch.zeros(6, 8),
+                                   torch.zeros(1, 6, 8, dtype=torch.int64)])
+def test_decode_refuses_codes_of_another_shape(inversion, codes):
+    with pytest.raises(P2SError, match=r"decode\(\) takes float W\+ codes \[N, 6, 8\] \(N >= 1\), got"):
+        inversion.decode(codes)

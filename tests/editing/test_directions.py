@@ -95,11 +95,16 @@ def test_apply_direction_errors():
         apply_direction(codes, torch.zeros(3, W_DIM), 1.0)
 
 
-def test_strength_zero_is_the_plain_translation(tiny, ckpt, tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])  # bf16: edits ran the model in fp32 whatever was asked
+def test_strength_zero_is_the_plain_translation(tiny, ckpt, tmp_path, precision):
+    import warnings
+
     from p2s.apis.translator import Translator
     from p2s.editing.editor import edit_sources
 
-    translator = Translator.from_checkpoint(ckpt("inversion"), device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # bf16 on a CPU without bf16 kernels: slow, said in a warning
+        translator = Translator.from_checkpoint(ckpt("inversion"), device="cpu", precision=precision)
     images = [tiny.rgb_array(seed, (40, 36)) for seed in range(3)]
     from PIL import Image
 

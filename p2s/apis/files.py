@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from p2s.apis.translator import Translator
+from p2s.apis.translator import Translator, batches
 from p2s.datasets.folders import IMAGE_SUFFIXES
 from p2s.datasets.transforms.official import tensors_to_uint8
 from p2s.tasks.base import SourceImageError
@@ -261,7 +261,7 @@ def load_batches(
         raise P2SError(f"--batch-size must be at least 1, got {batch_size}")
     workers = workers or FileWorkers(0)
     items = list(inputs)
-    batches = iter([items[first:first + batch_size] for first in range(0, len(items), batch_size)])
+    runs = batches(items, batch_size)
 
     def read(path: Path) -> torch.Tensor | str:
         try:
@@ -274,10 +274,10 @@ def load_batches(
             ahead.append((batch, [workers.submit(read, path) for path in batch]))
 
     ahead: deque[tuple[list[Path], list[Future]]] = deque()
-    queue(next(batches, None))
+    queue(next(runs, None))
     while ahead:
         batch, futures = ahead.popleft()
-        queue(next(batches, None))  # the next batch loads while this one is translated
+        queue(next(runs, None))  # the next batch loads while this one is translated
         paths, tensors = [], []
         for path, future in zip(batch, futures):
             result = future.result()

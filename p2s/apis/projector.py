@@ -26,6 +26,12 @@ from p2s.utils.errors import P2SError
 MAX_LR = 10.0
 
 
+def check_lr(lr: float, name: str = "lr") -> None:
+    """Adam's step on W+: in (0, MAX_LR]; 0, negative, NaN or huge steps never fit."""
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and 0 < lr <= MAX_LR):
+        raise P2SError(f"{name} must be a number in (0, {MAX_LR:g}] (StyleGAN projectors use 0.01 to 0.1), got {lr}")
+
+
 @dataclass
 class ProjectionResult:
     """Final W+ codes ``[N, num_ws, w_dim]``, their images and the loss per step."""
@@ -50,9 +56,7 @@ class Projector:
                  l2_weight: float = 1.0, lpips_weight: float = 0.8) -> None:
         if not (isinstance(steps, int) and steps >= 1):
             raise P2SError(f"Projector steps must be a positive integer, got {steps!r}")
-        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and 0 < lr <= MAX_LR):
-            raise P2SError(f"Projector lr must be a number in (0, {MAX_LR:g}] (StyleGAN projectors use 0.01 to 0.1), "
-                           f"got {lr!r}")
+        check_lr(lr, "Projector lr")
         self.model = model  # frozen only while projecting: a translator's or trainer's model is left as it was
         self.lpips = lpips
         self.steps, self.lr = steps, lr

@@ -35,7 +35,7 @@ def project(
         check_output_folder, list_inputs, make_output_folder, refuse_overwriting_inputs, removed_when_empty, save_npy,
         save_png,
     )
-    from p2s.apis.projector import MAX_LR, Projector
+    from p2s.apis.projector import Projector, check_lr
     from p2s.apis.translator import Translator
     from p2s.datasets.folders import open_rgb
     from p2s.datasets.transforms.official import normalize, pil_resize, to_tensor, tensors_to_uint8
@@ -43,8 +43,7 @@ def project(
     check_output_folder(output)  # before any work
     inputs = list_inputs(input)
     refuse_overwriting_inputs(inputs, (output / f"{p.stem}.png" for p in inputs))
-    if not (0 < lr <= MAX_LR):
-        raise P2SError(f"--lr must be a number in (0, {MAX_LR:g}] (StyleGAN projectors use 0.01 to 0.1), got {lr}")
+    check_lr(lr, "--lr")  # before the LPIPS weights and the model load
     if not no_lpips:
         from p2s.losses.lpips import resolve_trunk_weights
 

@@ -57,8 +57,12 @@ def clean_mmengine_singletons():
     from mmengine.registry import DefaultScope
     from mmengine.visualization import Visualizer
 
+    failures = []
     for visualizer in list(Visualizer._instance_dict.values()):
-        visualizer.close()
+        try:
+            visualizer.close()
+        except Exception as err:  # noqa: BLE001  (one bad close must not fail every later test)
+            failures.append(err)
     for logger in list(MMLogger._instance_dict.values()):
         for handler in list(logger.handlers):
             handler.close()
@@ -69,3 +73,5 @@ def clean_mmengine_singletons():
     MessageHub._instance_dict.clear()
     torch.use_deterministic_algorithms(deterministic)
     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
+    if failures:
+        raise failures[0]

@@ -337,6 +337,7 @@ class _RunFolderGuard:
         #: the outermost folder of the path that the run will make (None: it exists)
         self._made = missing[-1] if missing else None
         self._before = set(work_dir.iterdir()) if work_dir.is_dir() else set()
+        self._visualizers_before = set(_visualizer_instances())
 
     def __enter__(self) -> _RunFolderGuard:
         return self
@@ -353,6 +354,7 @@ class _RunFolderGuard:
 
         if not isinstance(error, P2SError) or isinstance(error, TrainingDivergedError) or self.started:
             return
+        self._close_new_visualizers()
         if self._made is not None:
             shutil.rmtree(self._made, ignore_errors=True)
             return
@@ -361,6 +363,25 @@ class _RunFolderGuard:
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
+
+    def _close_new_visualizers(self) -> None:
+        """Flush and close the visualizers this run made before removing their folder:
+        TensorBoard writes its event file from a thread, which would otherwise fail (and
+        recreate the folder) after the removal."""
+        from mmengine.visualization import Visualizer
+
+        for name in set(_visualizer_instances()) - self._visualizers_before:
+            visualizer = Visualizer._instance_dict.pop(name)
+            try:
+                visualizer.close()
+            except OSError:  # its folder went already; the run failed anyway
+                pass
+
+
+def _visualizer_instances() -> list[str]:
+    from mmengine.visualization import Visualizer
+
+    return list(Visualizer._instance_dict)
 
 
 @config_app.command("show")

@@ -153,6 +153,9 @@ def test_user_errors_are_one_line(expected, overrides, tiny_configs, train_data,
     if "folder" in expected:  # data is checked before MMEngine's set-up log: the error is all there is
         assert len(lines) == 1, result.output
     assert not (tmp_path / "runs").exists()  # a failed start leaves no (log) folders behind
+    from mmengine.visualization import Visualizer
+
+    assert not Visualizer._instance_dict  # closed before its folder went: no writer thread left to recreate it
 
 
 def test_a_failed_start_in_a_used_work_dir_removes_only_its_own_log(tiny_configs, train_data, tmp_path):

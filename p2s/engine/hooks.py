@@ -114,7 +114,7 @@ class SafeCheckpointHook(Hook):
         model = getattr(runner, "model", None)
         if model is not None:
             model = model.module if is_model_wrapper(model) else model
-            _check_fits(model, checkpoint["state_dict"])
+            _check_fits(model, checkpoint["state_dict"], _recorded_model_config(checkpoint), runner.cfg.get("model"))
             if not getattr(runner, "_resume", False):
                 _keep_configured_generator(model, checkpoint["state_dict"])
 
@@ -358,11 +358,41 @@ def _keep_configured_generator(model, state_dict: dict) -> None:
                   logger="current", level=logging.WARNING)
 
 
-def _check_fits(model, state_dict: dict) -> None:
+def _recorded_model_config(checkpoint: dict) -> dict | None:
+    """The model config a p2s checkpoint records (:class:`TranslationConfigHook`)."""
+    payload = checkpoint.get("p2s")
+    recorded = payload.get("model") if isinstance(payload, dict) else None
+    return recorded if isinstance(recorded, dict) else None
+
+
+def _architecture_differences(recorded: dict, configured: Any, limit: int = 6) -> str | None:
+    """``model.KEY=VALUE`` settings of the encoder and generator that the checkpoint was
+    trained with and this config differs in (weight paths left out), or None."""
+    from p2s.engine.translation_hook import _plain  # noqa: PLC0415
+
+    def leaves(value: Any, prefix: str) -> dict[str, Any]:
+        if isinstance(value, dict):
+            return {k: v for key, item in value.items() for k, v in leaves(item, f"{prefix}.{key}").items()}
+        return {prefix: value}
+
+    ours = leaves(_plain(configured), "model")
+    theirs = leaves(recorded, "model")
+    differs = [f"{k}={v!r}" for k, v in theirs.items()
+               if k.startswith(("model.encoder.", "model.generator.")) and not k.endswith((".weights", ".weights_key"))
+               and ours.get(k, v) != v]
+    if not differs:
+        return None
+    shown = " ".join(differs[:limit]) + (f" ... (+{len(differs) - limit})" if len(differs) > limit else "")
+    return f"it was trained with {shown}: set those to load it (or load a checkpoint of this architecture)"
+
+
+def _check_fits(model, state_dict: dict, recorded: dict | None = None, configured: Any = None) -> None:
     """A checkpoint loaded into a run (``--load-from``, ``--resume``) must fit the model:
     MMEngine loads leniently and would silently keep random weights where keys or shapes
     differ.  Shapes must agree everywhere, and the encoder (what trains) must match key
-    for key; other parts (e.g. frozen loss networks of another recipe) may differ."""
+    for key; other parts (e.g. frozen loss networks of another recipe) may differ.  When
+    the checkpoint records its model config, the message names the options that differ
+    instead of the keys they change."""
     from p2s.utils.checkpoint import describe_mismatch  # noqa: PLC0415
 
     own = {k: v for k, v in model.state_dict().items() if not k.endswith("_extra_state")}  # not tensors of weights
@@ -371,6 +401,9 @@ def _check_fits(model, state_dict: dict) -> None:
     shapes = {k: v for k, v in state.items() if k in own and hasattr(v, "shape") and v.shape != own[k].shape}
     encoder = [k for k in set(own) ^ set(state) if k.startswith("encoder.")]
     if shapes or encoder:
+        summary = _architecture_differences(recorded, configured) if recorded and configured else None
+        if summary:
+            raise P2SError(f"the checkpoint to load does not fit this model: {summary}")
         relevant = {k: v for k, v in state.items() if k in shapes or k.startswith("encoder.")}
         expected = {k: v for k, v in own.items() if k in shapes or k.startswith("encoder.")}
         raise P2SError(f"the checkpoint to load does not fit this model: {describe_mismatch(expected, relevant)}")

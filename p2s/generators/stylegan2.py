@@ -114,6 +114,9 @@ class StyleGAN2Generator(BaseGenerator):
         )
         self.resolution = resolution
         self.w_dim = w_dim
+        #: the architecture options, to compare with those a weights file records
+        self.architecture = dict(resolution=resolution, w_dim=w_dim, n_mlp=n_mlp,
+                                 channel_multiplier=channel_multiplier, lr_mlp=lr_mlp, channel_max=channel_max)
         self.num_ws = 2 * log_res - 2
         self.num_layers = (log_res - 2) * 2 + 1
         self.channels = channel_table(channel_multiplier, channel_max)
@@ -303,13 +306,21 @@ class StyleGAN2Generator(BaseGenerator):
             stored = ckpt.get(STORED_CONFIG_KEY)
             if not isinstance(stored, Mapping):
                 raise
-            options = ", ".join(f"{k}={v!r}" for k, v in sorted(stored.items()))
-            raise CheckpointMismatchError(
-                f"{err} The file was written for StyleGAN2Generator({options}): build the generator "
-                "with those options (in a config: model.generator.KEY=VALUE)."
-            ) from None
+            raise CheckpointMismatchError(self._architecture_mismatch(path, stored) or str(err)) from None
         self.latent_avg = self._checked_latent_avg(latent_avg, path)
         self.weights_path = str(path)
+
+    def _architecture_mismatch(self, path: str | os.PathLike, stored: Mapping[str, Any]) -> str | None:
+        """A short message naming the options where a file's recorded architecture differs
+        from this generator's (instead of dozens of mismatched keys); None if none differs."""
+        differs = {k: v for k, v in sorted(stored.items()) if k in self.architecture and self.architecture[k] != v}
+        if not differs:
+            return None
+        wanted = ", ".join(f"{k}={v!r}" for k, v in differs.items())
+        built = ", ".join(f"{k}={self.architecture[k]!r}" for k in differs)
+        settings = " ".join(f"model.generator.{k}={v!r}" for k, v in differs.items())
+        return (f"StyleGAN2 weights '{path}' were written for a generator with {wanted}, but this one was built "
+                f"with {built}: build it with the file's options (in a config: {settings})")
 
     def _split_checkpoint(
         self, ckpt: Mapping[str, Any], key: str, path: str | os.PathLike

@@ -312,7 +312,8 @@ def test_two_process_gloo_training_keeps_replicas_identical(tiny_configs, train_
     assert (tmp_path / "w" / "iter_3.pth").is_file()
 
 
-@pytest.mark.parametrize("case", ["text file", "list", "other encoder", "nan weights", "work dir is a file"])
+@pytest.mark.parametrize("case", ["text file", "list", "other encoder", "other architecture", "nan weights",
+                                  "work dir is a file"])
 def test_load_from_and_work_dir_mistakes_are_one_line(case, tiny_configs, train_data, tmp_path):
     base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
     tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py", max_iters=1)
@@ -335,6 +336,11 @@ def test_load_from_and_work_dir_mistakes_are_one_line(case, tiny_configs, train_
         torch.save(ckpt, tmp_path / "other.pth")
         args += ["--load-from", tmp_path / "other.pth"]
         expected = "the checkpoint to load does not fit this model: 1 missing"
+    elif case == "other architecture":  # the recorded model config names the options, not dozens of keys
+        assert _invoke("train", tiny, "--work-dir", tmp_path / "first").exit_code == 0
+        args += ["model.generator.resolution=32", "model.generator.w_dim=16", "--load-from", tmp_path / "first" / "iter_1.pth"]
+        expected = ("the checkpoint to load does not fit this model: it was trained with model.generator.resolution=16 "
+                    "model.generator.w_dim=8: set those to load it")
     elif case == "nan weights":
         assert _invoke("train", tiny, "--work-dir", tmp_path / "first").exit_code == 0
         ckpt = torch.load(tmp_path / "first" / "iter_1.pth", weights_only=True)

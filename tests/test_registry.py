@@ -83,3 +83,16 @@ def test_unknown_option_is_named():
 def test_config_without_type():
     with pytest.raises(P2SError, match="'type' key"):
         build(GENERATORS, dict(resolution=16))
+
+
+def test_build_never_imports_a_dotted_path_and_keeps_scoped_names():
+    from p2s.registry import GENERATORS, HOOKS
+    from p2s.utils.build import build, registered_class
+    from p2s.utils.errors import P2SError
+
+    with pytest.raises(P2SError, match="unknown generator type 'builtins.print'"):
+        build(GENERATORS, dict(type="builtins.print"))
+    assert registered_class(HOOKS, "CheckpointHook") is registered_class(HOOKS, "mmengine.CheckpointHook")
+    assert registered_class(HOOKS, "CheckpointHook").__module__.startswith("mmengine")
+    assert registered_class(HOOKS, "p2s.SafeCheckpointHook").__name__ == "SafeCheckpointHook"
+    assert registered_class(HOOKS, "os.CheckpointHook") is None

@@ -19,6 +19,22 @@ def registered_names(registry: Registry) -> list[str]:
     return sorted(registry.module_dict)
 
 
+def registered_class(registry: Registry, name: str) -> Any | None:
+    """The class registered as ``name`` in ``registry`` or its parents (``scope.Name``
+    picks a scope), or None.  Unlike ``Registry.get`` this never imports a dotted path:
+    a ``type`` read from a checkpoint (data) must not name ``os.system``."""
+    registry.import_from_location()
+    scope, _, short = name.rpartition(".")
+    node: Registry | None = registry
+    while node is not None:
+        if not scope and name in node.module_dict:
+            return node.module_dict[name]
+        if scope and scope == node.scope and short in node.module_dict:
+            return node.module_dict[short]
+        node = node.parent
+    return None
+
+
 def _unknown_type_message(registry: Registry, name: str) -> str:
     names = registered_names(registry)
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
@@ -50,7 +66,7 @@ def build(
     args = dict(cfg)
     type_name = args.pop("type")
     if isinstance(type_name, str):
-        cls = registry.get(type_name)
+        cls = registered_class(registry, type_name)
         if cls is None:
             raise P2SError(_unknown_type_message(registry, type_name))
     else:

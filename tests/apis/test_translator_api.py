@@ -277,3 +277,21 @@ def test_checkpoint_may_import_only_plugin_packages(ckpt, tmp_path):
     torch.save(payload, path)
     with pytest.raises(P2SError, match="asks to import 'antigravity'; only p2s_plugins"):
         Translator.from_checkpoint(path, device="cpu")
+
+
+@pytest.mark.parametrize("part", ["model", "task", "encoder"])
+def test_a_type_in_a_checkpoint_names_only_registered_classes(part, ckpt, tmp_path):
+    """MMEngine's ``Registry.get`` imports any dotted path it does not know: a ``type``
+    read from a file (data) saying ``os.system`` would run a command."""
+    marker = tmp_path / "ran"
+    payload = torch.load(ckpt("inversion"), weights_only=True)
+    evil = {"type": "os.system", "command": f"touch {marker}"}
+    if part == "encoder":
+        payload["p2s"]["model"]["encoder"] = evil
+    else:
+        payload["p2s"][part] = evil
+    path = tmp_path / "evil.pth"
+    torch.save(payload, path)
+    with pytest.raises(P2SError, match="unknown .* type 'os.system'"):
+        Translator.from_checkpoint(path, device="cpu")
+    assert not marker.exists()

@@ -199,14 +199,10 @@ def train(
     if resume and load_from is None and not cfg.get("load_from"):  # MMEngine resumes from load_from when set
         check_resumable(Path(cfg.work_dir))
     if load_from is not None:
-        if not load_from.is_file():
-            raise P2SError(f"--load-from '{load_from}' does not exist")
-        from p2s.utils.checkpoint import check_finite, load_checkpoint_file
-
-        ckpt = load_checkpoint_file(load_from, "--load-from checkpoint")  # garbage is one line, before the Runner
-        if isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict):
-            check_finite(ckpt["state_dict"], f"--load-from checkpoint '{load_from}'")
+        check_load_from(load_from, "--load-from")
         cfg.load_from = str(load_from)
+    elif cfg.get("load_from"):
+        check_load_from(str(cfg.load_from), "load_from")
     if amp:
         if not torch.cuda.is_available():
             raise P2SError("--amp needs a CUDA device (bf16 autocast); PyTorch sees none")
@@ -305,6 +301,20 @@ def check_task_fits(model, cfg) -> None:
         raise P2SError(f"task.image_size is {task.image_size} but model.pooled_size is {pooled}: the losses compare "
                        "the generator's output pooled to model.pooled_size with targets at task.image_size; "
                        f"set both to one side (e.g. model.pooled_size={task.image_size})")
+
+
+def check_load_from(path: str | Path, option: str) -> None:
+    """A checkpoint to start from is a readable local file with finite weights: checked
+    before the Runner, so a mistake is the first line printed (and a URL, which
+    MMEngine would download and unpickle unsafely, is refused)."""
+    from p2s.utils.checkpoint import check_finite, load_checkpoint_file
+
+    if "://" in str(path) or not Path(path).is_file():
+        raise P2SError(f"{option} '{path}' is not a local checkpoint file: it does not exist "
+                       "(p2s loads only local files; download a remote one first)")
+    ckpt = load_checkpoint_file(path, f"{option} checkpoint")  # garbage is one line
+    if isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict):
+        check_finite(ckpt["state_dict"], f"{option} checkpoint '{path}'")
 
 
 def check_datasets(cfg) -> None:

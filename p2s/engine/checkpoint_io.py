@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import os.path as osp
-import pickle
 import re
 from collections import Counter, OrderedDict
 from pathlib import Path
@@ -207,31 +206,32 @@ def load_from_local_weights_only(filename: str, map_location: Any = None) -> Any
         P2SError: the file holds pickled objects that safe loading refuses, or is not
             a readable PyTorch file.
     """
+    from p2s.utils.checkpoint import safe_torch_load  # noqa: PLC0415
+
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f"{filename} can not be found.")
-    try:
-        return torch.load(filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        text = _ANSI_ESCAPE.sub("", str(err))
-        refused = re.search(r"Unsupported global: GLOBAL (\S+)", text)
-        if refused is None:
-            raise P2SError(f"Checkpoint '{filename}' is not a readable PyTorch file.") from None
-        raise P2SError(
-            f"Checkpoint '{filename}' holds pickled Python objects ({refused.group(1)}) that "
-            f"weights_only loading refuses. p2s never unpickles code: train with "
-            f"SafeCheckpointHook (p2s.engine) so checkpoints hold plain tensors and dicts."
-        ) from None
-    except (RuntimeError, EOFError) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise P2SError(f"Checkpoint '{filename}' is not a readable PyTorch file ({first}).") from None
+    return safe_torch_load(filename, "Checkpoint", map_location, refused_hint=(
+        "p2s never unpickles code: train with SafeCheckpointHook (p2s.engine) so checkpoints hold plain "
+        "tensors and dicts."))
+
+
+def refuse_remote_checkpoint(filename: str, map_location: Any = None) -> Any:
+    """MMEngine's URL and object-store loaders unpickle with ``weights_only=False`` (and
+    download): p2s reads local files only."""
+    raise P2SError(f"checkpoint '{filename}' is not a local path: p2s loads only local checkpoint files, "
+                   "with weights_only=True (download it first and give its path)")
 
 
 def use_weights_only_loader() -> None:
-    """Make MMEngine load local checkpoints with :func:`load_from_local_weights_only`.
+    """Make MMEngine load local checkpoints with :func:`load_from_local_weights_only`
+    and refuse every other scheme (``https://``, ``torchvision://``, ``s3://``, ...).
 
     Called when :mod:`p2s.engine` is imported; idempotent.
     """
+    for prefix in list(CheckpointLoader._schemes):
+        if prefix:
+            CheckpointLoader.register_scheme(prefixes=prefix, loader=refuse_remote_checkpoint, force=True)
     CheckpointLoader.register_scheme(prefixes="", loader=load_from_local_weights_only, force=True)
 
 

@@ -30,9 +30,18 @@ def load_checkpoint_file(
 ) -> Any:
     """Load ``path`` (or a shipped model's name, see :mod:`p2s.zoo`) on the CPU with
     ``weights_only=True``, with one-line errors."""
-    path = require_weight_file(path, what, how_to_get)
+    return safe_torch_load(require_weight_file(path, what, how_to_get), what)
+
+
+#: what to do with a file whose pickled objects weights_only loading refuses
+RESAVE_HINT = "Re-save it as plain tensors and dicts (e.g. its state_dict)."
+
+
+def safe_torch_load(path: str | os.PathLike, what: str, map_location: Any = "cpu", refused_hint: str = RESAVE_HINT) -> Any:
+    """``torch.load(path, weights_only=True)`` of an existing file; a refused object or
+    a file that is not PyTorch's (text, truncated, garbage) is one :class:`P2SError` line."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         text = _ANSI_ESCAPE.sub("", str(err))
         refused = re.search(r"Unsupported global: GLOBAL (\S+)", text)
@@ -42,8 +51,8 @@ def load_checkpoint_file(
             first = detail.group(1).strip() if detail else type(err).__name__
             raise P2SError(f"{what} '{path}' is not a readable PyTorch file ({first}).") from None
         raise P2SError(
-            f"{what} '{path}' holds pickled Python objects that safe loading refuses "
-            f"({refused.group(1)}). Re-save it as plain tensors and dicts (e.g. its state_dict)."
+            f"{what} '{path}' holds pickled Python objects that safe loading refuses ({refused.group(1)}). "
+            f"{refused_hint}"
         ) from None
     except Exception as err:  # noqa: BLE001 - on garbage the unpickler raises anything (KeyError, ...)
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""

@@ -85,6 +85,32 @@ def test_loader_stays_safe_when_the_environment_forces_unsafe_loads(tmp_path, mo
         CheckpointLoader.load_checkpoint(str(tmp_path / "missing.pth"))
 
 
+@pytest.mark.parametrize("url", ["https://example.invalid/evil.pth", "torchvision://resnet34", "open-mmlab://x",
+                                 "s3://bucket/evil.pth"])
+def test_remote_checkpoints_are_refused_not_downloaded_and_unpickled(url, tmp_path, monkeypatch):
+    """MMEngine's URL loaders call torch.load(weights_only=False): a cached 'download'
+    would run the code pickled in it."""
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.save({"state_dict": {}, "x": Evil()}, tmp_path / "hub" / "checkpoints" / "evil.pth")
+    with pytest.raises(P2SError, match="is not a local path: p2s loads only local checkpoint files"):
+        CheckpointLoader.load_checkpoint(url, map_location="cpu")
+    assert not marker.exists()
+
+
+def test_a_text_file_is_one_line_from_the_mmengine_loader(tmp_path):
+    path = tmp_path / "hello.pth"
+    path.write_text("hello")  # the unpickler raised KeyError('101') here
+    with pytest.raises(P2SError, match="is not a readable PyTorch file"):
+        CheckpointLoader.load_checkpoint(str(path))
+
+
 # --- crashes during a checkpoint write ----------------------------------------------------
 class _HalfWrite:
     """A file whose first ``write`` stores half of the bytes, then fails like a crash."""

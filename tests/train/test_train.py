@@ -313,7 +313,7 @@ def test_two_process_gloo_training_keeps_replicas_identical(tiny_configs, train_
 
 
 @pytest.mark.parametrize("case", ["text file", "list", "other encoder", "other architecture", "nan weights",
-                                  "work dir is a file"])
+                                  "work dir is a file", "load_from setting", "load_from url"])
 def test_load_from_and_work_dir_mistakes_are_one_line(case, tiny_configs, train_data, tmp_path):
     base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
     tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py", max_iters=1)
@@ -349,6 +349,13 @@ def test_load_from_and_work_dir_mistakes_are_one_line(case, tiny_configs, train_
         torch.save(ckpt, tmp_path / "nan.pth")
         args += ["--load-from", tmp_path / "nan.pth"]
         expected = f"has NaN or infinite values in '{key}'"
+    elif case == "load_from setting":  # the config's own setting is checked as the option is
+        (tmp_path / "x.pt").write_text("hello")
+        args += [f"load_from={tmp_path / 'x.pt'}"]
+        expected = f"load_from checkpoint '{tmp_path / 'x.pt'}' is not a readable PyTorch file"
+    elif case == "load_from url":  # MMEngine would download it and unpickle it unsafely
+        args += ["load_from=https://example.invalid/psp.pth"]
+        expected = "load_from 'https://example.invalid/psp.pth' is not a local checkpoint file"
     else:
         (tmp_path / "runs").mkdir()
         work.write_text("a file")

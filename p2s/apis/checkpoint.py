@@ -119,7 +119,9 @@ def shared_weights(prefix: str, source: dict, path: str | Path, keep: dict | Non
     if not isinstance(source, dict) or not isinstance(source.get("file"), str):
         raise P2SError(f"checkpoint '{path}': shared_weights['{prefix}'] must be a dict with a 'file' name")
     what = f"weights '{source['file']}' shared by checkpoint '{path}'"
-    file = require_weight_file(source["file"], what, "It ships with p2s or sits beside the checkpoint.")
+    beside = Path(path).parent / source["file"]  # a relative path is the checkpoint's, wherever p2s runs
+    named = beside if Path(path).is_file() and not Path(source["file"]).is_absolute() and beside.is_file() else source["file"]
+    file = require_weight_file(named, what, "It ships with p2s or sits beside the checkpoint.")
     if source.get("sha256") and file_sha256(file) != source["sha256"]:
         raise P2SError(
             f"checkpoint '{path}' was packed with another version of '{source['file']}' (sha256 differs; it has "

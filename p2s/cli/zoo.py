@@ -116,6 +116,10 @@ def _check_pack_options(name: str, kind: str, generator: Optional[str], source: 
             shipped = ", ".join(n for n, e in catalogue().items() if e.kind == "translation" and n != name) or "none"
             raise P2SError(f"--compare-with names another shipped translation model (shipped: {shipped}), "
                            f"got {compare_with!r}")
+    shipped_generators = [n for n, e in catalogue().items() if e.kind == "generator"]
+    if kind == "translation" and generator not in shipped_generators:  # a path would load from one machine only
+        raise P2SError(f"--generator names a shipped generator (shipped: {', '.join(shipped_generators) or 'none'}; "
+                       f"pack one first with --kind generator), got {generator!r}")
     if name in catalogue() and not replace:
         users = sorted(n for n in catalogue() if (_generator_of(n) or {}).get("file") == name)
         also = f"; {len(users)} shipped encoders use it ({', '.join(users)}) and would need re-packing" if users else ""

@@ -9,6 +9,7 @@ named file, so a shipped encoder always runs with the generator it learnt.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -62,12 +63,21 @@ def pack_translation(checkpoint: str | Path, out: str | Path, generator: str,
     config = dict(raw["p2s"])
     config["model"] = without_weight_files(config["model"])
     # the generator's version too: an encoder never decodes with weights it did not learn
-    config["shared_weights"] = {DECODER: {"file": generator, "key": "g_ema",
-                                          "sha256": file_sha256(require_weight_file(generator, "generator weights"))}}
+    generator_file = require_weight_file(generator, "generator weights")
+    config["shared_weights"] = {DECODER: {"file": _as_recorded(generator, generator_file, out), "key": "g_ema",
+                                          "sha256": file_sha256(generator_file)}}
     config["version"] = P2S_CHECKPOINT_VERSION
     atomic_torch_save({"state_dict": kept, "p2s": config}, out)
     meta = raw.get("meta") if isinstance(raw.get("meta"), dict) else {}
     return {k: meta[k] for k in ("iter", "experiment_name", "seed") if k in meta}
+
+
+def _as_recorded(generator: str, file: Path, out: str | Path) -> str:
+    """A shipped generator by its name; any other by its path relative to the packed
+    file's folder, so the pair loads from wherever p2s runs."""
+    if generator in catalogue():
+        return generator
+    return os.path.relpath(file.resolve(), Path(out).resolve().parent)
 
 
 def pack_generator(exported: str | Path, out: str | Path) -> Path:

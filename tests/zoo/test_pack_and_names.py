@@ -79,6 +79,35 @@ def test_pack_refuses_an_encoder_trained_with_another_generator(tiny, tiny_zoo):
     assert not (tiny_zoo / "x.pt").exists()
 
 
+def test_a_generator_beside_the_packed_file_is_found_from_any_folder(tiny, tiny_zoo, monkeypatch):
+    """It was recorded as given and looked for in the working folder."""
+    model, trained, generator = _tiny_files(tiny, tiny_zoo)
+    monkeypatch.chdir(tiny_zoo)
+    (tiny_zoo / "out").mkdir()
+    zoo_pack.pack_translation(trained, "out/packed.pt", "gen.pt")
+    raw = torch.load(tiny_zoo / "out" / "packed.pt", weights_only=True)
+    assert raw["p2s"]["shared_weights"]["decoder."]["file"] == "../gen.pt"  # relative to the packed file
+    (tiny_zoo / "elsewhere").mkdir()
+    monkeypatch.chdir(tiny_zoo / "elsewhere")
+    ckpt = read_translation_checkpoint(tiny_zoo / "out" / "packed.pt")
+    for key, value in model.decoder.state_dict().items():
+        assert torch.equal(ckpt.state_dict["decoder." + key], value)
+
+
+def test_zoo_pack_takes_only_a_shipped_generator(tiny, tiny_zoo):
+    from typer.testing import CliRunner
+
+    from p2s.cli.main import app
+
+    _, trained, generator = _tiny_files(tiny, tiny_zoo)
+    result = CliRunner().invoke(app, ["zoo", "pack", str(trained), "--name", "tiny-inversion",
+                                      "--generator", str(generator)])
+    assert result.exit_code == 2, result.output
+    assert f"--generator names a shipped generator (shipped: none; pack one first with --kind generator), " \
+           f"got '{generator}'" in " ".join(result.output.split())
+    assert not list(zoo.WEIGHTS_DIR.iterdir())
+
+
 def test_unknown_names_say_what_is_shipped(tiny, tiny_zoo):
     _, _, generator = _tiny_files(tiny, tiny_zoo)
     zoo_pack.pack_generator(generator, zoo.WEIGHTS_DIR / "tiny-generator.pt")

@@ -61,25 +61,32 @@ def psp_opts_to_config(opts: dict) -> tuple[dict, dict]:
     (``output_size`` 1024, ``learn_in_w`` False); ``device`` is ignored.
     """
     encoder_type = opts.get("encoder_type", "GradualStyleEncoder")
-    if encoder_type not in OFFICIAL_ENCODERS:
+    if not isinstance(encoder_type, str) or encoder_type not in OFFICIAL_ENCODERS:
         raise P2SError(
             f"unknown pSp encoder_type '{encoder_type}' (known: {', '.join(OFFICIAL_ENCODERS)})"
         )
     dataset_type = opts.get("dataset_type", "ffhq_encode")
-    tasks = tasks_for_dataset_type(dataset_type)
+    tasks = tasks_for_dataset_type(dataset_type) if isinstance(dataset_type, str) else []
     if not tasks:
-        raise P2SError(f"no registered task serves pSp dataset_type '{dataset_type}'")
-    backbone = dict(type="IRSEBackbone", depth=50, mode="ir_se", in_channels=int(opts.get("input_nc", 3)))
+        raise P2SError(f"no registered task serves pSp dataset_type {dataset_type!r}")
+    backbone = dict(type="IRSEBackbone", depth=50, mode="ir_se", in_channels=_int_opt(opts, "input_nc", 3))
     model = dict(
         type="PSP",
         encoder=dict(type=OFFICIAL_ENCODERS[encoder_type], backbone=backbone),
-        generator=dict(type="StyleGAN2Generator", resolution=int(opts.get("output_size", 1024))),
+        generator=dict(type="StyleGAN2Generator", resolution=_int_opt(opts, "output_size", 1024)),
         start_from_latent_avg=bool(opts.get("start_from_latent_avg", True)),
     )
     learn_in_w = bool(opts.get("learn_in_w", False))
     if learn_in_w != (encoder_type == "BackboneEncoderUsingLastLayerIntoW"):
         raise P2SError(f"pSp opts say learn_in_w={learn_in_w}, which encoder_type '{encoder_type}' contradicts")
     return model, dict(type=tasks[0])
+
+
+def _int_opt(opts: dict, key: str, default: int) -> int:
+    value = opts.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise P2SError(f"pSp opts '{key}' must be a positive integer, got {value!r}")
+    return value
 
 
 def read_translation_checkpoint(path: str | Path) -> TranslationCheckpoint:
@@ -93,9 +100,16 @@ def read_translation_checkpoint(path: str | Path) -> TranslationCheckpoint:
         )
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise P2SError(f"checkpoint '{path}' has no 'state_dict'; it is not a pSp or p2s checkpoint")
+    for key in ("state_dict", "opts"):
+        if key in ckpt and not isinstance(ckpt[key], dict):
+            raise P2SError(f"checkpoint '{path}': '{key}' holds a {type(ckpt[key]).__name__}, not a dict; "
+                           "the file is damaged or not a pSp or p2s checkpoint")
     state = dict(ckpt["state_dict"])
     if "opts" in ckpt:
-        model, task = psp_opts_to_config(dict(ckpt["opts"]))
+        try:
+            model, task = psp_opts_to_config(dict(ckpt["opts"]))
+        except P2SError as err:
+            raise P2SError(f"checkpoint '{path}': {err}") from None
         if "latent_avg" in ckpt and ckpt["latent_avg"] is not None:
             state["latent_avg"] = ckpt["latent_avg"]
         return TranslationCheckpoint(model, task, state, "official-psp", {"opts": ckpt["opts"]})
@@ -149,6 +163,10 @@ def _embedded_config(ckpt: dict, path: str | Path) -> dict:
     missing = [k for k in ("model", "task") if k not in config]
     if missing:
         raise P2SError(f"checkpoint '{path}' config lacks {', '.join(missing)}")
+    wrong = [k for k in ("model", "task") if not isinstance(config[k], dict)]
+    if wrong:
+        raise P2SError(f"checkpoint '{path}': its {wrong[0]} config holds a {type(config[wrong[0]]).__name__}, "
+                       "not a dict; the file is damaged")
     return config
 
 

@@ -295,3 +295,20 @@ def test_a_type_in_a_checkpoint_names_only_registered_classes(part, ckpt, tmp_pa
     with pytest.raises(P2SError, match="unknown .* type 'os.system'"):
         Translator.from_checkpoint(path, device="cpu")
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("payload, expected", [
+    ({"state_dict": None, "opts": {}}, "'state_dict' holds a NoneType, not a dict"),
+    ({"state_dict": {}, "opts": None}, "'opts' holds a NoneType, not a dict"),
+    ({"state_dict": [1], "opts": {}}, "'state_dict' holds a list, not a dict"),
+    ({"state_dict": {}, "opts": {"output_size": "1k"}}, "pSp opts 'output_size' must be a positive integer, got '1k'"),
+    ({"state_dict": {}, "opts": {"input_nc": 0}}, "pSp opts 'input_nc' must be a positive integer, got 0"),
+    ({"state_dict": {}, "opts": {"encoder_type": ["x"]}}, "unknown pSp encoder_type"),
+    ({"state_dict": {}, "p2s": {"model": "PSP", "task": {}}}, "its model config holds a str, not a dict"),
+])
+def test_a_damaged_checkpoint_is_one_line_naming_it(payload, expected, tmp_path):
+    path = tmp_path / "damaged.pt"
+    torch.save(payload, path)
+    with pytest.raises(P2SError) as err:
+        Translator.from_checkpoint(path, device="cpu")
+    assert expected in str(err.value) and str(path) in str(err.value) and "\n" not in str(err.value)

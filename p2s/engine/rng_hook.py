@@ -4,8 +4,8 @@ MMEngine re-seeds on resume but does not restore where the random streams were, 
 resumed run would draw different generator noise than an uninterrupted one.  This hook
 stores the Python, NumPy and torch (CPU and CUDA) states in every checkpoint, as plain
 tensors and tuples that ``torch.load(weights_only=True)`` accepts, and restores them on
-``--resume``.  Data augmentation does not depend on these streams
-(``PositionedInfiniteSampler`` seeds each draw by its position).
+``--resume``.  Validation leaves them as it found them.  Data augmentation does not
+depend on these streams (``PositionedInfiniteSampler`` seeds each draw by its position).
 """
 
 from __future__ import annotations
@@ -50,6 +50,18 @@ class RNGStateHook(Hook):
     """Checkpoints carry ``rng_state``; resuming restores it (see module docstring)."""
 
     priority = "VERY_LOW"
+
+    def before_val(self, runner) -> None:
+        self._training_rng = capture_rng_state()
+
+    def after_val(self, runner) -> None:
+        """Validation draws from the streams too (its loader's seed, noise): put them
+        back, so training continues as if it had not run.  A checkpoint written before
+        validation then resumes exactly, and ``val_interval`` does not change training."""
+        state = getattr(self, "_training_rng", None)
+        if state is not None:
+            restore_rng_state(state)
+            self._training_rng = None
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint["rng_state"] = capture_rng_state()

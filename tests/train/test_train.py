@@ -91,15 +91,33 @@ def _encoder_state(path: Path) -> dict:
     return {k: v for k, v in state.items() if k.startswith("encoder.")}
 
 
+def _noisy_generator(tiny_configs, path: Path) -> Path:
+    """The tiny generator with the nonzero noise strengths of a trained one (a new one's
+    are zero: its noise, drawn from the random streams, would change nothing)."""
+    from p2s.generators.stylegan2 import StyleGAN2Generator
+
+    options = {k: v for k, v in tiny_configs.TINY_GENERATOR.items() if k != "weights"}
+    state = StyleGAN2Generator(**options).state_dict()
+    for key in state:
+        if key.endswith("noise.weight"):
+            state[key] = torch.full_like(state[key], 0.5)
+    torch.save({"g_ema": state}, path)
+    return path
+
+
 def test_resume_continues_exactly(tiny_configs, train_data, tmp_path):
+    """iter_2.pth is written before the validation at iteration 2 (no best is saved after
+    it): the resumed run matches only if validation left the random streams alone."""
     base = ROOT / "configs" / "psp" / "psp_irse50_superres_celebahq-1024.py"  # random factors, flips, noise
+    settings = [f"model.generator.weights={_noisy_generator(tiny_configs, tmp_path / 'g.pt')}",
+                "default_hooks.checkpoint.save_best=None"]
     straight = tiny_configs.write_tiny_config(base, train_data, tmp_path / "straight.py", max_iters=4,
                                               fixed_batch=False)
-    assert _invoke("train", straight, "--work-dir", tmp_path / "a").exit_code == 0
+    assert _invoke("train", straight, *settings, "--work-dir", tmp_path / "a").exit_code == 0
 
     first = tiny_configs.write_tiny_config(base, train_data, tmp_path / "first.py", max_iters=2, fixed_batch=False)
-    assert _invoke("train", first, "--work-dir", tmp_path / "b").exit_code == 0
-    result = _invoke("train", straight, "--work-dir", tmp_path / "b", "--resume")
+    assert _invoke("train", first, *settings, "--work-dir", tmp_path / "b").exit_code == 0
+    result = _invoke("train", straight, *settings, "--work-dir", tmp_path / "b", "--resume")
     assert result.exit_code == 0, result.output
 
     want, got = _encoder_state(tmp_path / "a" / "iter_4.pth"), _encoder_state(tmp_path / "b" / "iter_4.pth")

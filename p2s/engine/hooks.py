@@ -198,6 +198,35 @@ class AtomicCheckpointHook(CheckpointHook):
                 "will not load with weights_only=True; add custom_hooks=[dict(type='SafeCheckpointHook')]."
             )
 
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        """MMEngine's, but the previous best file goes only once the new one is written:
+        MMEngine removes it first, so an interrupt (or a full disk) mid-write left no
+        best checkpoint at all."""
+        backend = self.file_backend
+        previous = {str(p) for p in [getattr(self, "best_ckpt_path", None),
+                                     *getattr(self, "best_ckpt_path_dict", {}).values()] if p}
+        deferred: list[str] = []
+        real_remove, real_rmtree = backend.remove, backend.rmtree
+
+        def later(real):
+            def remove(path, *args, **kwargs):
+                if str(path) in previous:
+                    deferred.append(str(path))
+                else:
+                    real(path, *args, **kwargs)
+            return remove
+
+        backend.remove, backend.rmtree = later(real_remove), later(real_rmtree)
+        try:
+            super()._save_best_checkpoint(runner, metrics)
+        finally:  # the backend is shared (MMEngine caches one per kind): undo at once
+            del backend.remove, backend.rmtree
+        current = {str(p) for p in [getattr(self, "best_ckpt_path", None),
+                                    *getattr(self, "best_ckpt_path_dict", {}).values()] if p}
+        for path in deferred:
+            if path not in current:
+                (real_rmtree if backend.isdir(path) else real_remove)(path)
+
     def _save_checkpoint_with_step(self, runner, step: int, meta: dict) -> None:
         """Save, then point ``last_checkpoint`` at it, then evict old checkpoints."""
         evicted = []

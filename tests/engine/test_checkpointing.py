@@ -232,6 +232,23 @@ def test_resume_after_a_crash_and_stale_temporaries_are_removed(make_runner, tmp
     assert (tmp_path / "last_checkpoint").read_text() == str(tmp_path / "iter_4.pth")
 
 
+def test_a_crash_while_writing_a_new_best_keeps_the_previous_best(make_runner, tmp_path, monkeypatch):
+    """MMEngine removes the previous best before it writes the new one."""
+    runner = make_runner(tmp_path, max_iters=4, val=True, checkpoint_options=dict(save_best="mse", rule="less"))
+    _crash_in_open(monkeypatch, "best_mse_iter_4.pth", nth=1)
+    with pytest.raises(OSError, match="simulated crash"):
+        runner.train()
+    monkeypatch.undo()
+    assert runner.iter == 4  # the crash came with the new best, after the validation at 4 improved
+    assert _weights_only(tmp_path / "best_mse_iter_2.pth")["meta"]["iter"] == 2
+    assert not (tmp_path / "best_mse_iter_4.pth").exists() and _temporaries(tmp_path) == []
+
+    resumed = make_runner(tmp_path, max_iters=6, val=True, resume=True,
+                          checkpoint_options=dict(save_best="mse", rule="less"))
+    resumed.train()  # and once a newer best is written, the previous one goes
+    assert len(list(tmp_path.glob("best_mse_iter_*.pth"))) == 1
+
+
 def test_atomic_hook_keeps_checkpoint_hook_options(make_runner, tmp_path):
     """``max_keep_ckpts`` and ``save_best`` still work (the best one is saved atomically too)."""
     options = dict(max_keep_ckpts=1, save_best="mse", rule="less")

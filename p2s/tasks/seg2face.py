@@ -20,7 +20,8 @@ class Seg2Face(TaskAdapter):
 
     The map is resized with PIL bilinear on the label values and one-hot encoded, as
     the official transform does; colour images are refused, since their grey values
-    are not class indices.
+    are not class indices.  A palette (P) map is read by its indices: its colours are
+    only a display of the classes, and their brightness is not a class.
     """
 
     name = "seg2face"
@@ -41,7 +42,7 @@ class Seg2Face(TaskAdapter):
         self.num_classes = num_classes
 
     def check_source(self, image: Image.Image, path) -> Image.Image:
-        image = super().check_source(image, path)
+        image = super().check_source(_indices(image), path)
         top = int(np.asarray(image).max(initial=0))
         if top >= self.num_classes:
             raise SourceImageError(
@@ -51,4 +52,9 @@ class Seg2Face(TaskAdapter):
         return image
 
     def prepare_source(self, image: Image.Image) -> torch.Tensor:
-        return official_source_tensor(image.convert("L"), "labels", size=self.image_size)
+        return official_source_tensor(_indices(image).convert("L"), "labels", size=self.image_size)
+
+
+def _indices(image: Image.Image) -> Image.Image:
+    """A palette map as an 'L' map of its indices (``convert('L')`` would give colour brightness)."""
+    return Image.fromarray(np.asarray(image), "L") if image.mode == "P" else image

@@ -212,6 +212,7 @@ def train(
     if seed is not None:
         cfg.randomness = dict(cfg.get("randomness") or {}, seed=seed)
     check_types(cfg)
+    check_save_best(cfg)
     cfg.launcher = launcher.value
     if launcher is Launcher.pytorch and not torch.cuda.is_available():
         _init_cpu_process_group()
@@ -263,6 +264,63 @@ def check_trainable(cfg, path: Path) -> None:
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_save_best(cfg) -> None:
+    """A ``save_best`` metric validation never logs fails only at the first validation
+    (a KeyError, thousands of iterations in): one line before anything is built."""
+    hook = (cfg.get("default_hooks") or {}).get("checkpoint")
+    wanted = hook.get("save_best") if isinstance(hook, dict) else None
+    metrics = val_metric_names(cfg)
+    if wanted is None or metrics is None:
+        return
+    for name in [wanted] if isinstance(wanted, str) else wanted:
+        if name != "auto" and name not in metrics:
+            raise P2SError(f"default_hooks.checkpoint.save_best={name!r} is not a metric validation logs; "
+                           f"use one of {', '.join(metrics)}, 'auto' (the first) or None (no best checkpoint)")
+
+
+def val_metric_names(cfg) -> list[str] | None:
+    """The keys validation logs, made as they are at run time: ``LossMetric`` prefixes
+    each term ``PSP.val_step`` returns, the total ``loss`` and each configured loss's
+    ``loss_name``.  None when the config alone cannot tell (another metric or model)."""
+    from p2s.evaluation import LossMetric
+    from p2s.models.psp import PSP
+    from p2s.registry import METRICS, MODELS
+
+    evaluator, model = cfg.get("val_evaluator"), cfg.get("model") or {}
+    if not isinstance(evaluator, dict) or not isinstance(model.get("losses"), dict):
+        return None
+    metric, model_class = _class_of(METRICS, evaluator), _class_of(MODELS, model)
+    if metric is not LossMetric or not isinstance(model_class, type) or model_class.val_step is not PSP.val_step:
+        return None
+    names = [_loss_name(loss) for loss in model["losses"].values()]
+    if None in names:
+        return None
+    prefix = evaluator.get("prefix") or LossMetric.default_prefix
+    return [f"{prefix}/{name}" for name in ["loss", *names]]
+
+
+def _class_of(registry, node):
+    """The class a component config's ``type`` names (a name or the class itself), or None."""
+    from p2s.utils.build import registered_class
+
+    kind = node.get("type") if isinstance(node, dict) else None
+    return registered_class(registry, kind) if isinstance(kind, str) else kind
+
+
+def _loss_name(loss) -> str | None:
+    """The ``loss_name`` a loss config logs under: its own, or its class's default."""
+    import inspect
+
+    from p2s.registry import LOSSES
+
+    if isinstance(loss, dict) and isinstance(loss.get("loss_name"), str):
+        return loss["loss_name"]
+    cls = _class_of(LOSSES, loss)
+    parameter = inspect.signature(cls).parameters.get("loss_name") if callable(cls) else None
+    default = getattr(parameter, "default", None)
+    return default if isinstance(default, str) else None
 
 
 def check_resumable(work_dir: Path) -> None:

@@ -161,6 +161,14 @@ def test_resume_continues_exactly(tiny_configs, train_data, tmp_path):
      ["model.generator.resolution=100"]),
 ])
 def test_user_errors_are_one_line(expected, overrides, tiny_configs, train_data, tmp_path):
+    lines = _user_error_lines(expected, overrides, tiny_configs, train_data, tmp_path)
+    if "folder" in expected:  # data is checked before MMEngine's set-up log: the error is all there is
+        assert len(lines) == 1, lines
+
+
+def _user_error_lines(expected, overrides, tiny_configs, train_data, tmp_path) -> list[str]:
+    """Train the tiny inversion config with ``overrides``: it must fail with the one
+    ``error:`` line holding ``expected`` and leave no folder behind."""
     base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
     tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py")
     result = _invoke("train", tiny, *overrides, "--work-dir", tmp_path / "runs" / "err")
@@ -168,12 +176,35 @@ def test_user_errors_are_one_line(expected, overrides, tiny_configs, train_data,
     assert expected in result.output and "Traceback" not in result.output, result.output
     lines = result.output.strip().splitlines()
     assert lines[-1].startswith("error:")
-    if "folder" in expected:  # data is checked before MMEngine's set-up log: the error is all there is
-        assert len(lines) == 1, result.output
     assert not (tmp_path / "runs").exists()  # a failed start leaves no (log) folders behind
     from mmengine.visualization import Visualizer
 
     assert not Visualizer._instance_dict  # closed before its folder went: no writer thread left to recreate it
+    return lines
+
+
+@pytest.mark.parametrize("expected, overrides", [
+    ("default_hooks.checkpoint.save_best='val/los' is not a metric validation logs; use one of val/loss, "
+     "val/loss_l2, val/loss_lpips, val/loss_id, 'auto' (the first) or None (no best checkpoint)",
+     ["default_hooks.checkpoint.save_best=val/los"]),
+    ("save_best='val/loss_lpips' is not a metric validation logs; use one of val/loss, val/loss_l2, "
+     "val/loss_perceptual, val/loss_id,", ["default_hooks.checkpoint.save_best=val/loss_lpips",
+                                          "model.losses.lpips.loss_name=loss_perceptual"]),
+])
+def test_config_mistakes_are_the_only_line_printed(expected, overrides, tiny_configs, train_data, tmp_path):
+    """Checked before the Runner: not after MMEngine's set-up log, nor mid-run."""
+    lines = _user_error_lines(expected, overrides, tiny_configs, train_data, tmp_path)
+    assert len(lines) == 1, lines
+
+
+@pytest.mark.parametrize("save_best", ["val/loss", "val/loss_perceptual", "auto", None, ["val/loss", "val/loss_id"]])
+def test_save_best_accepts_every_metric_validation_logs(save_best):
+    from p2s.cli.train import check_save_best
+
+    cfg = Config.fromfile(str(ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"))
+    cfg.merge_from_dict({"model.losses.lpips.loss_name": "loss_perceptual"})
+    cfg.default_hooks.checkpoint.save_best = save_best
+    check_save_best(cfg)
 
 
 def test_a_failed_start_in_a_used_work_dir_removes_only_its_own_log(tiny_configs, train_data, tmp_path):

@@ -89,10 +89,7 @@ def translate(
     check_output_folder(output)  # before any work
     with removed_when_empty(output, output / "aligned", output / "latents"):  # every input failed: no empty folders left
         inputs = list_inputs(input)
-        unaligned: list[Path] = []
-        if align:
-            inputs, unaligned = _align_first(inputs, output / "aligned", detector_dir, landmarks)
-        elif detector_dir is not None or landmarks is not None:
+        if not align and (detector_dir is not None or landmarks is not None):
             raise P2SError("--detector-dir and --landmarks go with --align")
         try:
             translator = _translator(checkpoint, device, resize_outputs, randomize_noise, precision.value,
@@ -110,6 +107,10 @@ def translate(
             layers = parse_layers(mix_layers) if mix_layers else translator.task.mix_layers(translator.num_ws)
             spec = MixSpec(count=mix, layers=layers, alpha=mix_alpha, seed=seed)
             spec.check(translator.num_ws)
+        unaligned: list[Path] = []
+        if align:  # only once every option is known to be good: a refused run leaves no aligned crops
+            _check_alignable(translator.task)
+            inputs, unaligned = _align_first(inputs, output / "aligned", detector_dir, landmarks)
         make_output_folder(output)
         if save_latents or latents_only:
             make_output_folder(output / "latents", "--output latents")
@@ -146,6 +147,12 @@ def translate(
             )
         if report.failed or unaligned:
             raise typer.Exit(code=1)
+
+
+def _check_alignable(task) -> None:
+    """Refuse --align for sketches and label maps: alignment resamples an RGB photo of a face."""
+    if task.source_mode != "RGB":
+        raise P2SError(f"--align aligns RGB face photos, but task '{task.name}' reads {task.source_mode} sources")
 
 
 def _align_first(inputs, folder: Path, detector_dir, landmarks) -> tuple[list[Path], list[Path]]:

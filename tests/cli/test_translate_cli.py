@@ -671,6 +671,37 @@ def test_translate_align_with_landmarks(tiny, ckpt, tmp_path):
     assert result.exit_code == 2 and "go with --align" in tiny.one_line_error(result)
 
 
+@pytest.mark.parametrize("bad", [
+    ("--resize-factor", "4"),  # an option the checkpoint's task does not take
+    ("--mix", "2", "--mix-layers", "7"),  # a W+ row the tiny model does not have
+    ("--device", "nosuchdevice"),
+], ids=["resize-factor", "mix-layers", "device"])
+def test_a_refused_align_run_aligns_nothing(tiny, ckpt, tmp_path, bad):
+    """Options and checkpoint are checked before any face is aligned: no OUTPUT/aligned/ is left."""
+    import json
+
+    photo = tiny.write_rgb_folder(tmp_path / "in")[0]
+    marks = tmp_path / "marks.json"
+    marks.write_text(json.dumps({photo.name: [[[10, 12], [22, 12], [16, 18], [11, 24], [21, 24]]]}))
+    out = tmp_path / "out"
+    result = tiny.invoke("translate", "--checkpoint", ckpt("inversion"), "--input", photo, "--output", out,
+                         "--align", "--landmarks", marks, "--device", "cpu", *bad)
+    tiny.one_line_error(result)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["sketch", "seg"])
+def test_align_is_refused_for_sketch_and_label_map_tasks(tiny, ckpt, tmp_path, name):
+    marks = tmp_path / "marks.json"
+    marks.write_text("{}")
+    source = tiny.write_label_map(tmp_path / "m.png")
+    result = tiny.invoke("translate", "--checkpoint", ckpt(name), "--input", source, "--output", tmp_path / "out",
+                         "--align", "--landmarks", marks, "--device", "cpu")
+    task = {"sketch": "sketch2face", "seg": "seg2face"}[name]
+    assert tiny.one_line_error(result) == f"error: --align aligns RGB face photos, but task '{task}' reads L sources"
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_folder_given_as_checkpoint_and_a_read_only_output_are_one_line(tiny, ckpt, pair_dir, tmp_path, monkeypatch):
     line = tiny.one_line_error(_translate(tiny, tmp_path, pair_dir, tmp_path / "out"))
     assert f"checkpoint '{tmp_path}' is a folder, not a file" in line

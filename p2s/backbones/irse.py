@@ -7,13 +7,15 @@ loads strictly and pSp encoders start from it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from p2s.backbones.base import BaseBackbone
 from p2s.registry import BACKBONES
-from p2s.utils.checkpoint import describe_mismatch, load_checkpoint_file
+from p2s.utils.checkpoint import check_state_dict, describe_mismatch, load_checkpoint_file
 from p2s.utils.errors import CheckpointMismatchError, P2SError
 
 #: units per stage for each depth; stage widths are 64, 128, 256, 512
@@ -146,20 +148,18 @@ class IRSEBackbone(BaseBackbone):
     def load_pretrained(self, path: str) -> None:
         """Load a TreB1eN-layout file; strict for the parts this backbone has."""
         state = load_checkpoint_file(path, "IR-SE weights", IRSE50_HOW_TO_GET)
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
-        if not isinstance(state, dict):
-            raise CheckpointMismatchError(
-                f"IR-SE weights '{path}' hold a {type(state).__name__}, not a state dict. {IRSE50_HOW_TO_GET}"
-            )
-        load_backbone_state(self, state, source=f"IR-SE weights '{path}'")
+        state = state.get("state_dict", state) if isinstance(state, Mapping) else state
+        source = f"IR-SE weights '{path}'"
+        load_backbone_state(self, check_state_dict(state, source, IRSE50_HOW_TO_GET), source)
 
 
-def load_backbone_state(backbone: BaseBackbone, state: dict, source: str) -> None:
+def load_backbone_state(backbone: BaseBackbone, state: Mapping[str, torch.Tensor], source: str) -> None:
     """Load ``input_layer``/``body`` (and the head if present) from a pretrained state.
 
     The input layer is skipped when the backbone does not take 3 channels, and the
     head is skipped when the backbone has none.  Everything else must match exactly.
     """
+    state = check_state_dict(state, source)
     wanted = ["body."]
     if backbone.in_channels == 3:
         wanted.append("input_layer.")

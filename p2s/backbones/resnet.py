@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
 from p2s.backbones.base import BaseBackbone
 from p2s.registry import BACKBONES
-from p2s.utils.checkpoint import describe_mismatch, load_checkpoint_file
+from p2s.utils.checkpoint import check_state_dict, describe_mismatch, load_checkpoint_file
 from p2s.utils.errors import CheckpointMismatchError
 
 RESNET34_UNITS = (3, 4, 6, 3)
+#: ``layer{stage}.{unit}.{rest}`` of torchvision's ResNet-34 (stages 1..4)
+_LAYER_KEY = re.compile(r"layer([1-4])\.([0-9]+)\.(.+)", re.DOTALL)
 RESNET34_HOW_TO_GET = (
     "Use torchvision's resnet34 ImageNet file (resnet34-b627a593.pth, e.g. from "
     "~/.cache/torch/hub/checkpoints on a machine that has it) and pass its path."
@@ -54,23 +58,37 @@ class ResNet34Backbone(BaseBackbone):
 
     def load_torchvision(self, path: str) -> None:
         """Map torchvision names (``conv1``, ``bn1``, ``layerK.J``) onto this layout."""
-        state = load_checkpoint_file(path, "ResNet-34 weights", RESNET34_HOW_TO_GET)
+        source = f"ResNet-34 weights '{path}'"
+        raw = load_checkpoint_file(path, "ResNet-34 weights", RESNET34_HOW_TO_GET)
+        state = check_state_dict(raw, source, RESNET34_HOW_TO_GET)
         mapped = {}
-        offsets = [sum(RESNET34_UNITS[:k]) for k in range(4)]
         for key, value in state.items():
-            head, _, rest = key.partition(".")
-            if head == "conv1" and self.in_channels == 3:
-                mapped[f"input_layer.0.{rest}"] = value
-            elif head == "bn1":
-                mapped[f"input_layer.1.{rest}"] = value
-            elif head.startswith("layer"):
-                unit, _, tail = rest.partition(".")
-                index = offsets[int(head[5:]) - 1] + int(unit)
-                mapped[f"body.{index}.{tail}"] = value
+            name = self._own_name(key)
+            if name is not None:
+                mapped[name] = value
         own = self.state_dict()
         if self.in_channels != 3:
             own = {k: v for k, v in own.items() if not k.startswith("input_layer.0.")}
         diff = describe_mismatch(own, mapped)
         if diff:
-            raise CheckpointMismatchError(f"ResNet-34 weights '{path}' do not match: {diff}")
+            raise CheckpointMismatchError(f"{source} do not match: {diff}")
         self.load_state_dict(mapped, strict=False)
+
+    def _own_name(self, key: str) -> str | None:
+        """This layout's name for a torchvision key; ``None`` for keys it has no use for
+        (``fc.*``, ``conv1`` of a non-RGB input).  A ``layer*`` key outside ResNet-34
+        (``layer5.0.x``, ``layer1.9.x``) is kept as it is, so the mismatch names it."""
+        head, _, rest = key.partition(".")
+        if head == "conv1":
+            return f"input_layer.0.{rest}" if self.in_channels == 3 else None
+        if head == "bn1":
+            return f"input_layer.1.{rest}"
+        if not head.startswith("layer"):
+            return None
+        match = _LAYER_KEY.fullmatch(key)
+        if match is None:
+            return key
+        stage, unit, tail = int(match[1]) - 1, int(match[2]), match[3]
+        if unit >= RESNET34_UNITS[stage]:
+            return key
+        return f"body.{sum(RESNET34_UNITS[:stage]) + unit}.{tail}"

@@ -20,7 +20,7 @@ from torch import nn
 
 from p2s.losses.base import BaseLoss, FrozenNetworkMixin, check_crop, crop_images
 from p2s.registry import LOSSES
-from p2s.utils.checkpoint import describe_mismatch, load_checkpoint_file
+from p2s.utils.checkpoint import check_state_dict, describe_mismatch, load_checkpoint_file
 from p2s.utils.errors import CheckpointMismatchError, MissingWeightsError, P2SError
 
 __all__ = ["LPIPS_TRUNKS", "LPIPSLoss", "lpips_trunk_key_map", "resolve_trunk_weights"]
@@ -159,11 +159,8 @@ class LPIPSLoss(FrozenNetworkMixin, BaseLoss):
             state = load_checkpoint_file(path, f"LPIPS trunk weights ({file_name})")
             if isinstance(state, Mapping) and "state_dict" in state:
                 state = state["state_dict"]
-            if not isinstance(state, Mapping):
-                raise CheckpointMismatchError(
-                    f"LPIPS trunk weights '{path}' hold a {type(state).__name__}, not a state dict"
-                )
-            load_trunk_weights(model.net, state, f"LPIPS trunk weights '{path}'")
+            source = f"LPIPS trunk weights '{path}'"
+            load_trunk_weights(model.net, check_state_dict(state, source), source)
         self.weights_path = None if path is None else str(path)
         self.add_frozen("lpips", model)
 

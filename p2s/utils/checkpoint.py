@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import reprlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,23 @@ def describe_mismatch(
     return "; ".join(parts) or None
 
 
+def check_state_dict(obj: Any, source: str, how_to_get: str = "") -> dict[str, torch.Tensor]:
+    """``obj`` as a ``{name: tensor}`` dict, else one :class:`CheckpointMismatchError` line
+    naming ``source``: loaders index keys and read shapes, so garbage must stop here."""
+    how = f" {how_to_get}" if how_to_get else ""
+    if not isinstance(obj, Mapping):
+        raise CheckpointMismatchError(f"{source} hold a {type(obj).__name__}, not a state dict "
+                                      f"(names -> tensors).{how}")
+    for key, value in obj.items():
+        if not isinstance(key, str):
+            raise CheckpointMismatchError(f"{source}: key {reprlib.repr(key)} is a {type(key).__name__}, not a name (str); "
+                                          f"not a state dict.{how}")
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointMismatchError(f"{source}: {reprlib.repr(key)} is a {type(value).__name__}, not a tensor; "
+                                          f"not a state dict.{how}")
+    return dict(obj)
+
+
 def load_state_dict_strict(
     module: nn.Module,
     state_dict: Mapping[str, torch.Tensor],
@@ -117,6 +135,7 @@ def load_state_dict_strict(
     """Load ``state_dict`` strictly, reporting a mismatch or a NaN / infinite weight
     (a run that diverged: its model would draw black or noise images) as one
     :class:`P2SError` line."""
+    state_dict = check_state_dict(state_dict, source)
     diff = describe_mismatch(module, state_dict, ignore_missing)
     if diff:
         raise CheckpointMismatchError(f"{source} does not match {type(module).__name__}: {diff}")

@@ -84,3 +84,46 @@ def test_resnet34_matches_torchvision(tmp_path):
         got = net(x)["stage4"]
     assert torch.allclose(got, want, atol=1e-5)
     assert net.stage_strides == (2, 4, 8, 16)
+
+
+# --- weight files that are not {name: tensor} dicts -----------------------------------
+NOT_STATE_DICTS = {
+    "tensor": torch.zeros(3),
+    "list": [1, 2],
+    "int keys": {1: torch.zeros(1)},
+    "tuple keys": {("conv1", "weight"): torch.zeros(1)},
+    "str value": {"conv1.weight": "zeros"},
+}
+
+
+def _assert_one_line_naming(err: pytest.ExceptionInfo, path, *words: str) -> None:
+    text = str(err.value)
+    assert "\n" not in text and f"'{path}'" in text, text
+    assert all(word in text for word in words), text
+
+
+@pytest.mark.parametrize("case", sorted(NOT_STATE_DICTS))
+@pytest.mark.parametrize("backbone", ["resnet34", "irse"])
+def test_non_state_dict_weight_files_are_one_line(tmp_path, backbone, case):
+    path = tmp_path / "w.pth"
+    torch.save(NOT_STATE_DICTS[case], path)
+    build = {
+        "resnet34": lambda: ResNet34Backbone(weights=str(path)),
+        "irse": lambda: IRSEBackbone(units=(1, 1, 1, 1), widths=(8, 8, 8, 8), weights=str(path)),
+    }[backbone]
+    with pytest.raises(CheckpointMismatchError) as err:
+        build()
+    hint = "resnet34-b627a593.pth" if backbone == "resnet34" else "model_ir_se50.pth"
+    _assert_one_line_naming(err, path, "not a state dict", hint)
+
+
+@pytest.mark.parametrize("key", ["layer5.0.conv1.weight", "layerX.0.conv1.weight", "layer1.9.conv1.weight",
+                                 "layer2.a.conv1.weight", "layer3"])
+def test_resnet34_keys_outside_its_layout_are_named(tmp_path, key):
+    state = torchvision.models.resnet34().state_dict()
+    state[key] = torch.zeros(1)
+    path = tmp_path / "r34.pth"
+    torch.save(state, path)
+    with pytest.raises(CheckpointMismatchError) as err:
+        ResNet34Backbone(weights=str(path))
+    _assert_one_line_naming(err, path, "1 unexpected", key)

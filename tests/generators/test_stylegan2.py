@@ -273,3 +273,14 @@ def test_cpu_inference_batch_renders_each_sample_alone(tiny):
             assert torch.equal(batch[i : i + 1], tiny.synthesis(ws[i : i + 1], noise=own))
         assert tiny._renders_per_sample(3, torch.device("cpu"))
     assert not tiny._renders_per_sample(3, torch.device("cpu"))  # training: batched route
+
+
+@pytest.mark.parametrize("bad", [{1: torch.zeros(1)}, {"g_ema": {("a", 1): torch.zeros(1)}},
+                                 {"g_ema": {"input.input": [0.0]}}])
+def test_load_non_state_dict_is_one_line_naming_file(tmp_path, bad):
+    path = tmp_path / "odd.pt"
+    torch.save(bad, path)
+    with pytest.raises(CheckpointMismatchError) as info:
+        StyleGAN2Generator(**TINY, weights=path)
+    message = str(info.value)
+    assert "\n" not in message and f"'{path}'" in message and "not a state dict" in message

@@ -292,6 +292,16 @@ def test_lpips_wrong_trunk_file(tmp_path, empty_hub):
     assert "\n" not in str(info.value) and "features.0.weight" in str(info.value)
 
 
+@pytest.mark.parametrize("state", [{0: torch.zeros(1)}, [torch.zeros(1)]])
+def test_lpips_non_state_dict_file_is_one_line(tmp_path, empty_hub, state):
+    path = tmp_path / ALEXNET_FILE
+    torch.save(state, path)
+    with pytest.raises(CheckpointMismatchError) as info:
+        LPIPSLoss(backbone_weights=str(path))
+    message = str(info.value)
+    assert "\n" not in message and f"'{path}'" in message and "not a state dict" in message
+
+
 def test_lpips_vgg_builds_with_random_backbone(empty_hub):
     loss = LPIPSLoss(net="vgg", random_backbone=True)
     a = _images(1, 0, size=64)

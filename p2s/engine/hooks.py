@@ -307,12 +307,15 @@ class ImageGridHook(Hook):
         save_png: bool = True,
         on_val: bool = True,
     ) -> None:
-        if max_samples < 1:
-            raise ValueError(f"ImageGridHook: max_samples must be >= 1, got {max_samples}.")
-        self.interval = int(interval)
-        self.max_samples = int(max_samples)
+        _check_grid_option("interval", interval, None)
+        _check_grid_option("max_samples", max_samples, 1)
+        if tile_size is not None:
+            _check_grid_option("tile_size", tile_size, 1, " or None")
+        _check_grid_option("padding", padding, 0)
+        self.interval = interval
+        self.max_samples = max_samples
         self.tile_size = tile_size
-        self.padding = int(padding)
+        self.padding = padding
         self.out_dir = out_dir
         self.save_png = save_png
         self.on_val = on_val
@@ -365,6 +368,14 @@ class ImageGridHook(Hook):
             path = Path(runner.log_dir) / self.out_dir / f"{prefix}iter_{step:06d}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(grid).save(path)
+
+
+def _check_grid_option(name: str, value: Any, minimum: int | None, alternative: str = "") -> None:
+    """A grid option of the wrong kind would fail only at the first grid, ``interval``
+    iterations into the run: at construction (start-up) instead."""
+    if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
+        wanted = "an integer" if minimum is None else f"an integer >= {minimum}"
+        raise ValueError(f"ImageGridHook: {name} must be {wanted}{alternative}, got {value!r}.")
 
 
 def _keep_configured_generator(model, state_dict: dict) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -88,6 +90,31 @@ def test_bad_visuals_raise():
         make_visual_grid({"other": torch.zeros(1, 3, 4, 4)})
     with pytest.raises(ValueError, match="N, C, H, W"):
         make_visual_grid({"output": torch.zeros(3, 4, 4)})
+
+
+@pytest.mark.parametrize("option, expected", [
+    (dict(tile_size="abc"), "tile_size must be an integer >= 1 or None, got 'abc'"),
+    (dict(tile_size=0), "tile_size must be an integer >= 1 or None, got 0"),
+    (dict(tile_size=12.5), "tile_size must be an integer >= 1 or None, got 12.5"),
+    (dict(padding=-1), "padding must be an integer >= 0, got -1"),
+    (dict(padding="2"), "padding must be an integer >= 0, got '2'"),
+    (dict(max_samples="abc"), "max_samples must be an integer >= 1, got 'abc'"),
+    (dict(max_samples=0), "max_samples must be an integer >= 1, got 0"),
+    (dict(interval=None), "interval must be an integer, got None"),
+])
+def test_bad_hook_options_are_refused_at_construction(option, expected):
+    """Not at the first grid, ``interval`` iterations into the run."""
+    from p2s.engine.hooks import ImageGridHook
+
+    with pytest.raises(ValueError, match=f"^ImageGridHook: {re.escape(expected)}.$"):
+        ImageGridHook(**option)
+
+
+def test_hook_options_in_range_are_kept():
+    from p2s.engine.hooks import ImageGridHook
+
+    hook = ImageGridHook(interval=0, max_samples=1, tile_size=None, padding=0)
+    assert (hook.interval, hook.max_samples, hook.tile_size, hook.padding) == (0, 1, None, 0)
 
 
 def test_extra_columns_are_images_in_their_given_order():

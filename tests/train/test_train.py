@@ -141,6 +141,8 @@ def test_resume_continues_exactly(tiny_configs, train_data, tmp_path):
     ("default_hooks.logger.interval must be a positive integer (or -1: never), got 0",
      ["default_hooks.logger.interval=0"]),
     ("dataset max_samples must be a positive integer or None, got 0", ["train_dataloader.dataset.max_samples=0"]),
+    ("bad config value: ImageGridHook: tile_size must be an integer >= 1 or None, got 'abc'.",
+     ["custom_hooks.2.tile_size=abc"]),
     ("model.losses must be a dict of loss configs (name -> dict(type=...)), got a list", ["model.losses=[1,2]"]),
     ("L2Loss loss_weight must be a finite number >= 0 (a negative one maximises the loss), got -1",
      ["model.losses.l2.loss_weight=-1"]),

@@ -270,8 +270,14 @@ class Translator:
         """Stack the task's pre-processed sources into one batch on the device.  Takes PIL
         images or paths; a single one becomes a batch of one."""
         items = image_list(images, "prepare")
-        pil = [self.task.load_source(im) if isinstance(im, (str, Path)) else im for im in items]
-        return torch.stack([self.task.prepare_source(im) for im in pil]).to(self.device)
+        return torch.stack([self.task.prepare_source(self._checked(im)) for im in items]).to(self.device)
+
+    def _checked(self, image: str | Path | Image.Image) -> Image.Image:
+        """A path or PIL image through the task's checks: a PIL image is no less likely to be
+        of a mode the task cannot read (an RGB picture for a label-map task)."""
+        if isinstance(image, (str, Path)):
+            return self.task.load_source(image)
+        return self.task.check_source(image, "image")
 
     @torch.no_grad()
     def encode(self, sources: torch.Tensor) -> torch.Tensor:
@@ -360,9 +366,5 @@ class Translator:
         items = image_list(images, "translate_images")
         outputs: list[Image.Image] = []
         for batch in batches(items, batch_size):
-            pil = [
-                self.task.load_source(im) if isinstance(im, (str, Path)) else self.task.check_source(im, "image")
-                for im in batch
-            ]
-            outputs += [Image.fromarray(a) for a in self.translate(self.prepare(pil)).to_uint8()]
+            outputs += [Image.fromarray(a) for a in self.translate(self.prepare(batch)).to_uint8()]
         return outputs

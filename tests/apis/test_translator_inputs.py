@@ -156,6 +156,20 @@ def test_a_bare_image_or_path_is_a_list_of_one(inversion, rgb_files):
     assert inversion.prepare(str(path)).shape == (1, 3, SIZE, SIZE)
 
 
+def test_pil_images_given_to_prepare_are_checked_as_paths_are(ckpt, inversion):
+    """An RGB picture for a label-map model, a label outside 0..18 and a 16-bit picture are
+    one-line refusals, as they are for files (they were one-hot encoded, a ValueError, all white)."""
+    seg = Translator.from_checkpoint(ckpt("seg"), device="cpu")
+    labels = np.full((32, 32), 25, np.uint8)
+    assert message(seg.prepare, [Image.new("RGB", (32, 32))]) == (
+        "image: mode RGB is not accepted by task 'seg2face' (accepted: L, P)"
+    )
+    assert message(seg.prepare, [Image.fromarray(labels, "L")]) == "image: label value 25 is not a class index 0..18"
+    assert "image: mode I;16 is not accepted by task 'inversion'" in message(
+        inversion.prepare, [Image.new("I;16", (32, 32), 300)]
+    )
+
+
 def test_translate_images_in_batches(inversion, rgb_files, monkeypatch):
     expected = [np.asarray(im) for k in range(0, 5, 2) for im in inversion.translate_images(rgb_files[k:k + 2])]
     sizes: list[int] = []

@@ -52,6 +52,9 @@ def check_max_samples(max_samples: int | None) -> None:
 #: PIL modes whose conversion to 8-bit RGB keeps the picture (16-bit and float modes
 #: would saturate to white: they are refused instead)
 RGB_CONVERTIBLE_MODES = ("RGB", "RGBA", "L", "LA", "P", "PA", "CMYK", "YCbCr", "1", "LAB", "HSV")
+#: what Pillow raises for a file it cannot decode (UnidentifiedImageError is an OSError);
+#: DecompressionBombError (a huge image, maybe a zip bomb) is none of the others
+UNREADABLE_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
 def open_rgb(path: str | Path) -> Image.Image:
@@ -64,7 +67,7 @@ def open_rgb(path: str | Path) -> Image.Image:
                 raise P2SError(f"{path.name}: mode {handle.mode} (16-bit or float) cannot be read as 8-bit RGB; "
                                "save it as an 8-bit image")
             return handle.convert("RGB")
-    except (OSError, SyntaxError, ValueError) as err:  # UnidentifiedImageError is an OSError
+    except UNREADABLE_IMAGE_ERRORS as err:
         raise P2SError(f"{path.name}: not a readable image ({err})") from None
 
 
@@ -75,7 +78,7 @@ def read_image(path: str | Path, shown: str | None = None) -> Image.Image:
         with Image.open(path) as handle:
             handle.load()
             return handle.copy()
-    except (OSError, SyntaxError, ValueError) as err:  # UnidentifiedImageError is an OSError
+    except UNREADABLE_IMAGE_ERRORS as err:
         raise SourceImageError(f"{shown or path}: not a readable image ({err})") from None
 
 

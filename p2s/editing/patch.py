@@ -92,7 +92,7 @@ def local_edit(translator: Translator, image: Image.Image | str | Path, patch: I
 def open_patch(path: Path) -> Image.Image:
     """Load a patch image (any 8-bit mode; alpha is kept for the paste mask).  16-bit and
     float images are refused: converting them to 8 bits saturates them to white."""
-    from p2s.datasets.folders import RGB_CONVERTIBLE_MODES
+    from p2s.datasets.folders import RGB_CONVERTIBLE_MODES, UNREADABLE_IMAGE_ERRORS
 
     if not path.is_file():
         raise P2SError(f"patch '{path}' " + ("is a folder, not an image file" if path.is_dir() else "does not exist"))
@@ -100,7 +100,7 @@ def open_patch(path: Path) -> Image.Image:
         with Image.open(path) as handle:
             handle.load()
             patch = handle.copy()
-    except (OSError, SyntaxError, ValueError) as err:
+    except UNREADABLE_IMAGE_ERRORS as err:
         raise P2SError(f"patch '{path}' is not a readable image ({err})") from None
     if patch.mode not in RGB_CONVERTIBLE_MODES:
         raise P2SError(f"patch '{path}': mode {patch.mode} (16-bit or float) cannot be pasted as 8-bit; "

@@ -271,6 +271,26 @@ def test_corrupt_image_is_skipped_and_reported(tiny, ckpt, tmp_path):
     assert_clean(tiny, out)
 
 
+def test_a_decompression_bomb_is_skipped_and_reported(tiny, ckpt, tmp_path, monkeypatch):
+    """Pillow refuses an image of more than 2 * MAX_IMAGE_PIXELS pixels with an error that is no
+    OSError; here the limit is lowered so a 200 px picture is the "bomb"."""
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5000)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tiny.write_rgb(folder / "good.png", seed=1)
+    tiny.write_rgb(folder / "huge.png", seed=2, size=(200, 200))
+    out = tmp_path / "out"
+    result = tiny.invoke("translate", "--checkpoint", ckpt("inversion"), "--input", folder, "--output", out,
+                         "--device", "cpu", "--workers", "0")
+    assert result.exit_code == 1, result.output
+    text = flat(result.output)
+    assert "skipped huge.png: not a readable image (Image size (40000 pixels) exceeds limit" in text
+    assert "Traceback" not in result.output
+    assert pngs(out) == ["good.png"]
+
+
 @pytest.mark.parametrize("extra", [[], ["--save-latents"]])
 def test_when_every_input_fails_no_empty_output_folder_is_left(tiny, ckpt, tmp_path, extra):
     folder = tmp_path / "in"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from p2s.datasets.folders import open_rgb
-from p2s.utils.errors import P2SError
+from p2s.datasets.folders import open_rgb, read_image
+from p2s.utils.errors import P2SError, SourceImageError
 
 
 @pytest.mark.parametrize("mode", ["I;16", "I", "F"])
@@ -27,3 +27,13 @@ def test_palette_and_gray_become_rgb_and_garbage_is_one_line(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"nope")
     with pytest.raises(P2SError, match=r"bad\.png: not a readable image"):
         open_rgb(tmp_path / "bad.png")
+
+
+def test_a_decompression_bomb_is_one_line(tmp_path, monkeypatch):
+    """Pillow's DecompressionBombError is no OSError: it escaped both readers as a traceback."""
+    Image.new("RGB", (80, 80)).save(tmp_path / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 6400 pixels > 2 * 1000
+    with pytest.raises(P2SError, match=r"^huge\.png: not a readable image \(Image size \(6400 pixels\) exceeds"):
+        open_rgb(tmp_path / "huge.png")
+    with pytest.raises(SourceImageError, match=r"^huge\.png: not a readable image \(Image size"):
+        read_image(tmp_path / "huge.png", shown="huge.png")

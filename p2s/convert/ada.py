@@ -71,7 +71,7 @@ import torch
 from p2s.convert.unpickler import PersistentStub, Stub, restricted_load
 from p2s.generators.ops import make_fir_kernel
 from p2s.generators.stylegan2 import StyleGAN2Generator, channel_table
-from p2s.utils.checkpoint import atomic_torch_save, describe_mismatch
+from p2s.utils.checkpoint import atomic_torch_save, check_finite, describe_mismatch
 from p2s.utils.errors import MissingWeightsError, P2SError
 
 HOW_TO_GET = (
@@ -472,6 +472,8 @@ def convert_ada_pickle(
         clamps = conv_clamps(data[key])
     except P2SError as err:
         raise P2SError(f"'{src}' [{key}]: {err}") from None
+    finite = dict(state_dict) if latent_avg is None else {**state_dict, "latent_avg (mapping.w_avg)": latent_avg}
+    check_finite(finite, f"'{src}' [{key}]")  # a diverged snapshot must not become a weight file
     clamp_values = sorted(v for v in clamps if v is not None)
     conv_clamp = clamp_values[-1] if clamp_values else None
     atomic_torch_save(

@@ -24,7 +24,7 @@ from p2s.generators.layers import (
     ToRGB,
 )
 from p2s.registry import GENERATORS
-from p2s.utils.checkpoint import load_checkpoint_file, load_state_dict_strict
+from p2s.utils.checkpoint import check_finite, load_checkpoint_file, load_state_dict_strict
 from p2s.utils.errors import CheckpointMismatchError
 
 #: channels per resolution at ``channel_max=512`` (multiplied by ``channel_multiplier``
@@ -348,6 +348,8 @@ class StyleGAN2Generator(BaseGenerator):
                 f"StyleGAN2 weights '{path}': latent_avg must be [{self.w_dim}] or "
                 f"[n, {self.w_dim}], got {got}"
             )
+        # a NaN mean W would make truncation, pSp's start code and projection NaN
+        check_finite({"latent_avg": latent_avg}, f"StyleGAN2 weights '{path}'")
         return latent_avg.detach().to(self.device, self.dtype)
 
     def extra_repr(self) -> str:

@@ -238,6 +238,17 @@ def test_unsupported_generators_are_refused(nv, tmp_path, kwargs, edit, message)
     assert not (tmp_path / "u.pt").exists()
 
 
+@pytest.mark.parametrize("tensor", ["mapping.w_avg", "synthesis.b8.conv0.weight"])
+def test_nonfinite_tensors_are_refused_before_writing(nv, tmp_path, tensor):
+    g = nv.tiny_generator(seed=7, resolution=16)
+    g.state_dict()[tensor].view(-1)[0] = float("nan")  # state_dict() shares the storage
+    path = nv.nvlabs_pickle(tmp_path / "diverged.pkl", nv.snapshot(g))
+    with pytest.raises(P2SError, match="NaN or infinite values in") as err:
+        convert_ada_pickle(path, tmp_path / "d.pt")
+    assert f"'{path}'" in assert_one_line(err)
+    assert not (tmp_path / "d.pt").exists()
+
+
 def test_missing_key_names_the_entries(ada_pkl, tmp_path):
     with pytest.raises(P2SError, match="no 'G_avg' entry .*G_ema") as err:
         convert_ada_pickle(ada_pkl[0], tmp_path / "x.pt", key="G_avg")

@@ -10,7 +10,7 @@ import torch
 from p2s.generators import BaseGenerator, StyleGAN2Generator, check_shape
 from p2s.registry import GENERATORS
 from p2s.utils.build import build
-from p2s.utils.errors import CheckpointMismatchError, MissingWeightsError
+from p2s.utils.errors import CheckpointMismatchError, MissingWeightsError, P2SError
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = dict(resolution=16, w_dim=8, n_mlp=2, channel_max=16, channel_multiplier=1)
@@ -284,3 +284,15 @@ def test_load_non_state_dict_is_one_line_naming_file(tmp_path, bad):
         StyleGAN2Generator(**TINY, weights=path)
     message = str(info.value)
     assert "\n" not in message and f"'{path}'" in message and "not a state dict" in message
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_load_nonfinite_latent_avg_is_refused(tiny, tmp_path, bad):
+    latent_avg = torch.zeros(8)
+    latent_avg[3] = bad
+    path = tmp_path / "diverged.pt"
+    torch.save({"g_ema": tiny.state_dict(), "latent_avg": latent_avg}, path)
+    with pytest.raises(P2SError) as info:
+        StyleGAN2Generator(**TINY, weights=path)
+    message = str(info.value)
+    assert "\n" not in message and f"'{path}'" in message and "NaN or infinite values in 'latent_avg'" in message

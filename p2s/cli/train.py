@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import re
 from enum import Enum
 from pathlib import Path
@@ -146,8 +147,10 @@ def check_types(cfg) -> None:
 
 
 def _clean(message: str) -> str:
-    """Drop MMEngine's "class `X` in path.py: " prefixes from re-raised build errors."""
-    return re.sub(r"class `[^`]+` in [^:]+: ", "", message)
+    """Drop MMEngine's "class `X` in path.py: " prefixes from re-raised build errors, and
+    name the hook of its "... in <module.Hook object at 0x...>" suffix by its class."""
+    message = re.sub(r"class `[^`]+` in [^:]+: ", "", message)
+    return re.sub(r" in <(?:[\w.]+\.)?(\w+) object at 0x[0-9a-fA-F]+>", r" (in \1)", message)
 
 
 def _without_worker_traceback(message: str) -> str:
@@ -252,18 +255,67 @@ def check_trainable(cfg, path: Path) -> None:
     missing = [key for key in REQUIRED_KEYS if not cfg.get(key)]
     if missing:
         raise P2SError(f"config '{path}' has no {', '.join(missing)}: it is not a training config")
-    for key in ("max_iters", "max_epochs", "val_interval"):
-        value = cfg.train_cfg.get(key)
-        if value is not None and (not _is_int(value) or value < 1):
-            raise P2SError(f"train_cfg.{key} must be a positive integer, got {value!r}")
-    for name, hook in (cfg.get("default_hooks") or {}).items():  # an interval of 0 divides by zero mid-run
-        value = hook.get("interval") if isinstance(hook, dict) else None
-        if value is not None and (not _is_int(value) or value == 0 or value < -1):
-            raise P2SError(f"default_hooks.{name}.interval must be a positive integer (or -1: never), got {value!r}")
+    settings = cfg.to_dict()
+    for pattern, (accepts, wanted) in NUMERIC_SETTINGS.items():
+        for key, value in _values_at(settings, pattern):
+            if not accepts(value):
+                raise P2SError(f"{key} must be {wanted}, got {value!r}")
 
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_positive_int(value) -> bool:
+    return _is_int(value) and value >= 1
+
+
+def _is_rate(value) -> bool:
+    """A finite real number >= 0 (a learning rate, a weight decay, a beta)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def _are_betas(value) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_rate(b) and b < 1 for b in value)
+
+
+_POSITIVE = (_is_positive_int, "a positive integer")
+_RATE = (_is_rate, "a finite number >= 0")
+_WORKERS = (lambda value: _is_int(value) and value >= 0, "an integer >= 0 (0: load in the main process)")
+
+#: settings checked before anything is built (``*``: any key), as what they must be: MMEngine
+#: and torch refuse a wrong one without naming it, after the set-up log, or only mid-run
+#: (an interval of 0 divides by zero at the first hook call)
+NUMERIC_SETTINGS = {
+    "train_cfg.max_iters": _POSITIVE,
+    "train_cfg.max_epochs": _POSITIVE,
+    "train_cfg.val_interval": _POSITIVE,
+    "default_hooks.*.interval": (lambda value: _is_positive_int(value) or value == -1,
+                                 "a positive integer (or -1: never)"),
+    "default_hooks.checkpoint.max_keep_ckpts": (_is_int, "an integer (-1: keep every checkpoint)"),
+    "train_dataloader.batch_size": _POSITIVE,
+    "val_dataloader.batch_size": _POSITIVE,
+    "train_dataloader.num_workers": _WORKERS,
+    "val_dataloader.num_workers": _WORKERS,
+    "optim_wrapper.optimizer.lr": _RATE,  # one optimizer, or one per part (a GAN's generator, discriminator)
+    "optim_wrapper.*.optimizer.lr": _RATE,
+    "optim_wrapper.optimizer.weight_decay": _RATE,
+    "optim_wrapper.*.optimizer.weight_decay": _RATE,
+    "optim_wrapper.optimizer.betas": (_are_betas, "two numbers in [0, 1), e.g. (0.9, 0.999)"),
+    "optim_wrapper.*.optimizer.betas": (_are_betas, "two numbers in [0, 1), e.g. (0.9, 0.999)"),
+}
+
+
+def _values_at(node, pattern: str, prefix: str = ""):
+    """``(dotted key, value)`` of each set (not None) setting ``pattern`` names."""
+    head, _, rest = pattern.partition(".")
+    if not isinstance(node, dict):
+        return
+    for key in list(node) if head == "*" else [head] if head in node else []:
+        if rest:
+            yield from _values_at(node[key], rest, f"{prefix}{key}.")
+        elif node[key] is not None:
+            yield f"{prefix}{key}", node[key]
 
 
 def check_save_best(cfg) -> None:

@@ -7,6 +7,7 @@ interrupted write never leaves a truncated checkpoint behind.
 
 from __future__ import annotations
 
+import argparse
 import os
 import pickle
 import re
@@ -34,15 +35,21 @@ def load_checkpoint_file(
     return safe_torch_load(require_weight_file(path, what, how_to_get), what)
 
 
+#: plain-data classes that weights_only loading may rebuild during p2s's own loads:
+#: rosinality's train.py stores its command line as an ``argparse.Namespace`` (``args``)
+SAFE_DATA_CLASSES = (argparse.Namespace,)
+
 #: what to do with a file whose pickled objects weights_only loading refuses
 RESAVE_HINT = "Re-save it as plain tensors and dicts (e.g. its state_dict)."
 
 
 def safe_torch_load(path: str | os.PathLike, what: str, map_location: Any = "cpu", refused_hint: str = RESAVE_HINT) -> Any:
-    """``torch.load(path, weights_only=True)`` of an existing file; a refused object or
+    """``torch.load(path, weights_only=True)`` of an existing file, which may also rebuild
+    :data:`SAFE_DATA_CLASSES` (allowed for this load only); a refused object or
     a file that is not PyTorch's (text, truncated, garbage) is one :class:`P2SError` line."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(list(SAFE_DATA_CLASSES)):
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         text = _ANSI_ESCAPE.sub("", str(err))
         refused = re.search(r"Unsupported global: GLOBAL (\S+)", text)

@@ -1,5 +1,6 @@
 """StyleGAN2Generator: rosinality layout, weight loading, latents and noise modes."""
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -296,3 +297,16 @@ def test_load_nonfinite_latent_avg_is_refused(tiny, tmp_path, bad):
         StyleGAN2Generator(**TINY, weights=path)
     message = str(info.value)
     assert "\n" not in message and f"'{path}'" in message and "NaN or infinite values in 'latent_avg'" in message
+
+
+def test_load_rosinality_train_checkpoint_with_argparse_args(tiny, tmp_path):
+    """rosinality's train.py stores ``args`` as an argparse.Namespace (shared/formats)."""
+    path = tmp_path / "100000.pt"
+    torch.save({"g": tiny.state_dict(), "d": {}, "g_ema": tiny.state_dict(), "g_optim": {}, "d_optim": {},
+                "args": argparse.Namespace(size=16, iter=100000, path="lmdb"), "ada_aug_p": 0.0}, path)
+    loaded = StyleGAN2Generator(**TINY, weights=path).eval()
+    assert loaded.file_latent_avg is None
+    ws = torch.randn(1, tiny.num_ws, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(ws), tiny(ws))
+    assert argparse.Namespace not in torch.serialization.get_safe_globals()  # allowed only during p2s's load

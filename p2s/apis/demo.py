@@ -19,7 +19,7 @@ import torch
 
 from p2s import zoo
 from p2s.apis.files import check_output_folder, make_output_folder, save_png
-from p2s.apis.translator import Translator
+from p2s.apis.translator import Translator, check_mixing_seed
 from p2s.datasets.transforms.official import normalize, pil_resize, to_tensor
 from p2s.engine.visual_grid import make_visual_grid
 from p2s.utils.errors import P2SError
@@ -106,6 +106,7 @@ def run_demo(
     (plus the inversion ablation) into ``output``."""
     if n < 1 or mix < 0:
         raise P2SError(f"--n must be >= 1 and --mix >= 0 (got {n}, {mix})")
+    check_mixing_seed(seed)  # it also seeds the mixes, drawn after every model has run
     entries = demo_entries()
     output = check_output_folder(output)
     result = DemoResult()

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from p2s.apis.translator import Translator, batches
+from p2s.apis.translator import Translator, batches, check_mixing_seed
 from p2s.datasets.folders import IMAGE_SUFFIXES
 from p2s.datasets.transforms.official import tensors_to_uint8
 from p2s.tasks.base import SourceImageError
@@ -225,7 +225,8 @@ class MixSpec:
     seed: int
 
     def check(self, num_ws: int) -> None:
-        """Refuse rows outside the latent, before anything is written."""
+        """Refuse rows outside the latent and a seed NumPy cannot take, before anything is written."""
+        check_mixing_seed(self.seed)
         bad = [i for i in self.layers if not 0 <= i < num_ws]
         if bad:
             raise P2SError(f"mix layers {bad} are outside 0..{num_ws - 1}")

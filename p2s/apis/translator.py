@@ -85,12 +85,17 @@ def check_source_tensor(sources: object) -> None:
         raise P2SError(f"{what}, got {sources.dtype}")
 
 
+def check_mixing_seed(seed: int) -> None:
+    """Refuse a seed ``np.random.RandomState`` cannot take, before any work is done."""
+    if not 0 <= seed < 2**32:
+        raise P2SError(f"mixing seed must be between 0 and 2**32 - 1, got {seed}")
+
+
 def draw_mixing_z(count: int, w_dim: int, rng: MixingRNG) -> np.ndarray:
     """``[count, w_dim]`` float32 z: ``RandomState.randn`` (the official draw; an int seeds
     one) or ``Generator.standard_normal``."""
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        if not 0 <= rng < 2**32:
-            raise P2SError(f"mixing seed must be between 0 and 2**32 - 1, got {rng}")
+        check_mixing_seed(rng)
         rng = np.random.RandomState(int(rng))
     if isinstance(rng, np.random.RandomState):
         z = rng.randn(count, w_dim)

@@ -21,6 +21,8 @@ from rich.progress import (
 
 from p2s.utils.errors import P2SError, P2SWarning
 
+#: largest --seed: NumPy's RandomState (the official style-mixing draw) takes 0..2**32 - 1
+SEED_MAX = 2**32 - 1
 console = Console()
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])

@@ -10,14 +10,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from p2s.cli.common import console, err_console, user_errors
+from p2s.cli.common import SEED_MAX, console, err_console, user_errors
 
 
 @user_errors
 def demo(
     output: Annotated[Path, typer.Option(help="folder for one grid PNG per shipped task")],
     n: Annotated[int, typer.Option("--n", min=1, max=64, help="faces to render")] = 4,
-    seed: Annotated[Optional[int], typer.Option(min=0, help="renderer seed (default 2: never used in training)")] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, max=SEED_MAX, help="renderer seed (default 2: never used in training)")] = None,
     mix: Annotated[int, typer.Option(min=0, max=8, help="style-mixing variants per face")] = 3,
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
 ) -> None:

@@ -8,7 +8,9 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from p2s.cli.common import err_console, parse_layers, print_skipped, progress_bar, require_checkpoint, user_errors
+from p2s.cli.common import (
+    SEED_MAX, err_console, parse_layers, print_skipped, progress_bar, require_checkpoint, user_errors,
+)
 from p2s.utils.errors import P2SError
 
 directions_app = typer.Typer(no_args_is_help=True, help="Make latent editing directions.")
@@ -180,7 +182,7 @@ def ganspace(
         help="StyleGAN2Generator KEY=VALUE for --generator (default: the options a p2s-written file records, else config-f 1024), e.g. resolution=256")] = None,
     components: Annotated[int, typer.Option(min=1, help="principal components to keep")] = 10,
     samples: Annotated[int, typer.Option(min=2, help="mapping-network samples of W")] = 20_000,
-    seed: Annotated[int, typer.Option(help="seed of the Gaussian z samples")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="seed of the Gaussian z samples")] = 0,
     device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda if present)")] = None,
 ) -> None:
     """GANSpace: principal components of the mapping network's W, for 'p2s edit

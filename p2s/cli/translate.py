@@ -10,7 +10,9 @@ import numpy as np
 import typer
 from rich.markup import escape
 
-from p2s.cli.common import err_console, parse_layers, print_skipped, progress_bar, require_checkpoint, user_errors
+from p2s.cli.common import (
+    SEED_MAX, err_console, parse_layers, print_skipped, progress_bar, require_checkpoint, user_errors,
+)
 from p2s.utils.errors import P2SError
 
 
@@ -57,7 +59,7 @@ def translate(
     mix: Annotated[int, typer.Option(min=0, help="style-mixing variants per input (<stem>_mix<k>.png)")] = 0,
     mix_layers: Annotated[Optional[str], typer.Option(help="W+ rows to inject, e.g. 8-17 (default: fine rows)")] = None,
     mix_alpha: Annotated[Optional[float], typer.Option(help="blend weight in [0, 1] of the injected rows (default 1: replace)")] = None,
-    seed: Annotated[int, typer.Option(min=0, help="seed of the random z used for --mix")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="seed of the random z used for --mix")] = 0,
     precision: Annotated[Precision, typer.Option(help="fp32 (exact, as the official code) or bf16 (GPU)")] = Precision.fp32,
     iterations: Annotated[Optional[int], typer.Option(min=1, help="refinement steps of iterative (ReStyle) checkpoints")] = None,
     compile: Annotated[CompileMode, typer.Option(

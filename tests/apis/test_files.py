@@ -191,3 +191,14 @@ def test_cli_latents_only_refuses_mix_before_reading_anything(tiny, ckpt, inputs
     assert ok.exit_code == 0, ok.output
     assert sorted(p.relative_to(tmp_path / "codes").as_posix() for p in (tmp_path / "codes").rglob("*")) == [
         "latents", f"latents/{inputs[0].stem}.npy"]
+
+
+def test_a_mixing_seed_numpy_cannot_take_is_refused_up_front(tmp_path):
+    """translate_files and run_demo refuse it before any model runs or any folder is made."""
+    from p2s.apis.demo import run_demo
+
+    with pytest.raises(P2SError, match=r"^mixing seed must be between 0 and 2\*\*32 - 1, got 4294967296$"):
+        MixSpec(count=1, layers=[0], alpha=None, seed=2**32).check(num_ws=6)
+    with pytest.raises(P2SError, match=r"^mixing seed must be between 0 and 2\*\*32 - 1, got 5000000000$"):
+        run_demo(tmp_path / "demo", n=1, seed=5_000_000_000, mix=1)
+    assert not (tmp_path / "demo").exists()

@@ -249,6 +249,29 @@ def test_mix_layers_outside_the_latent_are_refused_before_writing(tiny, ckpt, pa
     assert not out.exists()  # checked before the output folder is made
 
 
+@pytest.mark.parametrize("command", ["translate", "demo", "ganspace"])
+def test_a_seed_numpy_cannot_take_is_refused_before_any_work(tiny, ckpt, pair_dir, tmp_path, command):
+    """RandomState takes 0..2**32 - 1: a larger --seed was a traceback after the models ran."""
+    out = tmp_path / "out"
+    args = {
+        "translate": ["translate", "--checkpoint", ckpt("inversion"), "--input", pair_dir, "--output", out,
+                      "--mix", "2", "--device", "cpu"],
+        "demo": ["demo", "--output", out, "--n", "1", "--mix", "1"],
+        "ganspace": ["directions", "ganspace", "--checkpoint", ckpt("inversion"), "--output", out / "g.npz",
+                     "--samples", "10", "--device", "cpu"],
+    }[command]
+    result = tiny.invoke(*args, "--seed", str(2**32))
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--seed'" in result.output and "4294967295" in result.output
+    assert "Traceback" not in result.output and not out.exists()
+
+
+def test_the_largest_seed_is_taken(tiny, ckpt, pair_dir, tmp_path):
+    result = tiny.invoke("translate", "--checkpoint", ckpt("inversion"), "--input", pair_dir, "--output",
+                         tmp_path / "out", "--mix", "1", "--device", "cpu", "--seed", str(2**32 - 1))
+    assert result.exit_code == 0, result.output
+
+
 # --- translate: unusable inputs are skipped --------------------------------------------------
 def test_corrupt_image_is_skipped_and_reported(tiny, ckpt, tmp_path):
     folder = tmp_path / "in"

@@ -199,13 +199,16 @@ def train(
 
     check_output_folder(cfg.work_dir, "--work-dir")
     cfg.resume = resume
+    latest = None
     if resume and load_from is None and not cfg.get("load_from"):  # MMEngine resumes from load_from when set
-        check_resumable(Path(cfg.work_dir))
+        latest = check_resumable(Path(cfg.work_dir))
     if load_from is not None:
         check_load_from(load_from, "--load-from")
         cfg.load_from = str(load_from)
     elif cfg.get("load_from"):
         check_load_from(str(cfg.load_from), "load_from")
+    if resume:
+        check_resume_trains(latest or cfg.get("load_from"), cfg)
     if amp:
         if not torch.cuda.is_available():
             raise P2SError("--amp needs a CUDA device (bf16 autocast); PyTorch sees none")
@@ -375,10 +378,11 @@ def _loss_name(loss) -> str | None:
     return default if isinstance(default, str) else None
 
 
-def check_resumable(work_dir: Path) -> None:
+def check_resumable(work_dir: Path) -> str | None:
     """``--resume`` reads ``<work_dir>/last_checkpoint``: with none the run starts from
     iteration 0 (said in one warning line, so scripts may always pass ``--resume``); one
-    that names a missing file is an error before anything is built."""
+    that names a missing file is an error before anything is built.  Returns the path
+    it names (None: there is none)."""
     import warnings
 
     from p2s.utils.errors import P2SWarning
@@ -387,11 +391,38 @@ def check_resumable(work_dir: Path) -> None:
     if not pointer.is_file():
         warnings.warn(f"--resume: no checkpoint in '{work_dir}' yet (no last_checkpoint file); "
                       "training starts from iteration 0", P2SWarning, stacklevel=2)
-        return
+        return None
     latest = pointer.read_text().strip()
     if not Path(latest).is_file():
         raise P2SError(f"--resume: '{pointer}' names '{latest}', which does not exist; restore that file, "
                        "or write the path of another checkpoint into last_checkpoint")
+    return latest
+
+
+def check_resume_trains(checkpoint: str | None, cfg) -> None:
+    """Resuming a checkpoint at or past ``train_cfg.max_iters`` trains nothing and exits 0
+    (MMEngine says nothing, and adds an empty log folder): one line instead."""
+    max_iters = cfg.train_cfg.get("max_iters")
+    done = _checkpoint_iter(checkpoint) if checkpoint and max_iters else None
+    if done is not None and done >= max_iters:
+        raise P2SError(f"--resume: the checkpoint '{checkpoint}' is at iteration {done}, at or past "
+                       f"train_cfg.max_iters={max_iters}, so there is nothing to train; "
+                       f"set train_cfg.max_iters above {done} to train on")
+
+
+def _checkpoint_iter(path: str) -> int | None:
+    """The ``meta.iter`` a training checkpoint was saved at, read without loading its
+    tensors (memory-mapped); None when it records none or cannot be read that way
+    (loading it later says why)."""
+    import torch
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - not a zip checkpoint, or garbage: the Runner's load reports it
+        return None
+    meta = checkpoint.get("meta") if isinstance(checkpoint, dict) else None
+    done = meta.get("iter") if isinstance(meta, dict) else None
+    return done if _is_int(done) else None
 
 
 def check_task_fits(model, cfg) -> None:

@@ -513,15 +513,37 @@ def test_resume_with_nothing_to_resume_says_so_and_trains(tiny_configs, train_da
     assert "training starts from iteration 0" in result.output.splitlines()[0]
     assert (work / "iter_1.pth").is_file()
 
-    result = _invoke("train", tiny, "--work-dir", tmp_path / "fresh", "--resume", "--load-from", work / "iter_1.pth")
+    result = _invoke("train", tiny, "train_cfg.max_iters=2", "--work-dir", tmp_path / "fresh", "--resume",
+                     "--load-from", work / "iter_1.pth")
     assert result.exit_code == 0, result.output  # resumes from --load-from: nothing to warn about
     assert "warning" not in result.output
+    assert (tmp_path / "fresh" / "iter_2.pth").is_file()
 
     (work / "iter_1.pth").unlink()  # last_checkpoint now names a missing file
     result = _invoke("train", tiny, "--work-dir", work, "--resume")
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines() == [result.output.strip()]
     assert "last_checkpoint' names '" in result.output and "which does not exist" in result.output
+
+
+def test_resume_at_or_past_max_iters_is_one_line_and_leaves_nothing(tiny_configs, train_data, tmp_path):
+    """It trained nothing and exited 0, adding an empty log folder."""
+    base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
+    tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py", max_iters=2)
+    work = tmp_path / "work"
+    assert _invoke("train", tiny, "--work-dir", work).exit_code == 0
+    before = sorted(work.rglob("*"))
+    checkpoint = work / "iter_2.pth"
+    for max_iters in (2, 1):
+        result = _invoke("train", tiny, f"train_cfg.max_iters={max_iters}", "--work-dir", work, "--resume")
+        assert result.exit_code == 2, result.output
+        assert result.output.strip() == (
+            f"error: --resume: the checkpoint '{checkpoint}' is at iteration 2, at or past train_cfg.max_iters="
+            f"{max_iters}, so there is nothing to train; set train_cfg.max_iters above 2 to train on")
+        assert sorted(work.rglob("*")) == before
+    result = _invoke("train", tiny, "--work-dir", tmp_path / "fresh", "--resume", "--load-from", checkpoint)
+    assert result.exit_code == 2 and "is at iteration 2, at or past train_cfg.max_iters=2" in result.output
+    assert not (tmp_path / "fresh").exists()
 
 
 def _generator_file(path: Path, seed: int, tiny_configs) -> Path:

@@ -32,11 +32,20 @@ class SuperResolution(TaskAdapter):
     def __init__(self, resize_factor: int = 16, train_factors: tuple[int, ...] = SUPERRES_FACTORS,
                  image_size: int = SOURCE_SIZE) -> None:
         super().__init__(image_size)
-        for factor in (resize_factor, *train_factors):
+        for option, factor in [("resize_factor", resize_factor), *(("train_factors", f) for f in train_factors)]:
             if factor not in SUPERRES_FACTORS:
-                raise P2SError(f"resize_factor must be one of {SUPERRES_FACTORS}, got {factor}")
+                raise P2SError(f"{option} must be one of {SUPERRES_FACTORS}, got {factor}")
+            self._check_fits(option, factor)
         self.resize_factor = resize_factor
         self.train_factors = tuple(train_factors)
+
+    def _check_fits(self, option: str, factor: int) -> None:
+        """Refuse at set-up a factor the degradation cannot apply to ``image_size`` (it would
+        fail on the first image, or in training on the first draw of that factor)."""
+        pad = -(-3 * factor // 2)  # the official filter's reflect padding after the image
+        if self.image_size % factor or pad >= self.image_size:
+            raise P2SError(f"{option} {factor} does not fit task image_size {self.image_size}: the size "
+                           f"must be a multiple of the factor and larger than {pad}")
 
     def derive_source(self, target, rng, train) -> torch.Tensor:
         factor = int(rng.choice(self.train_factors)) if train else self.resize_factor

@@ -134,11 +134,11 @@ def translate(
                 compress_level=png_compression,
                 latents_only=latents_only,
             )
-        err_console.print(
-            f"wrote {report.images} of {len(inputs)} image(s) to {escape(str(output))} "
-            f"({report.seconds_per_image:.3f} s/image on {translator.device})",
-            highlight=False,
-        )
+        done = f"{report.images} of {len(inputs)}"
+        head = (f"wrote latents of {done} input(s) to {escape(str(output / 'latents'))}" if latents_only
+                else f"wrote {done} image(s) to {escape(str(output))}")
+        err_console.print(f"{head} ({report.seconds_per_image:.3f} s/{'input' if latents_only else 'image'} "
+                          f"on {translator.device})", highlight=False)
         if unaligned:
             err_console.print(f"[red]{len(unaligned)} input(s) gave no aligned face:[/] "
                               + escape(", ".join(p.name for p in unaligned)), highlight=False)

@@ -189,6 +189,9 @@ def test_cli_latents_only_refuses_mix_before_reading_anything(tiny, ckpt, inputs
     ok = tiny.invoke("translate", "--checkpoint", ckpt("inversion"), "--input", inputs[0],
                      "--output", tmp_path / "codes", "--device", "cpu", "--latents-only")
     assert ok.exit_code == 0, ok.output
+    summary = " ".join(ok.output.split())  # unwrapped
+    assert f"wrote latents of 1 of 1 input(s) to {tmp_path / 'codes' / 'latents'} (" in summary
+    assert "image" not in summary
     assert sorted(p.relative_to(tmp_path / "codes").as_posix() for p in (tmp_path / "codes").rglob("*")) == [
         "latents", f"latents/{inputs[0].stem}.npy"]
 

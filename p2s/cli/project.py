@@ -68,6 +68,7 @@ def project(
                 except P2SError as err:
                     failed.append(path)
                     print_skipped(str(err))
+                    bar.advance(job, steps)  # its share of the bar, which would otherwise end short
                     continue
                 target = normalize(to_tensor(pil_resize(image, translator.model.pooled_size))).unsqueeze(0).to(translator.device)
                 result = projector.project(target, on_step=lambda *_: bar.advance(job))

@@ -61,6 +61,7 @@ def test_project_cli_writes_images_and_latents(tiny, ckpt, tmp_path):
                          "--steps", "3", "--no-lpips", "--device", "cpu")
     assert result.exit_code == 1, result.output  # the broken file is reported, the rest written
     assert "broken.png" in result.output
+    assert "18/18" in result.output  # the bar ends full: the skipped input advances its 3 steps
     for path in paths:
         assert (out / f"{path.stem}.png").is_file()
         assert np.load(out / "latents" / f"{path.stem}.npy").shape == (6, 8)

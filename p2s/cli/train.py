@@ -191,6 +191,7 @@ def train(
     from mmengine.runner import Runner
 
     import p2s.engine  # noqa: F401  (wrappers and hooks MMEngine looks up in its own roots)
+    from p2s.engine.scheduler_ends import SchedulerEndHook
 
     cfg = load_config(config, overrides)
     check_trainable(cfg, config)
@@ -227,6 +228,7 @@ def train(
         try:
             guard.runner = Runner.from_cfg(cfg)
             check_task_fits(guard.runner.model, cfg)
+            guard.runner.register_hook(SchedulerEndHook())
             guard.runner.train()
         except KeyError as err:
             friendly = _unknown_type_error(err)

@@ -546,6 +546,36 @@ def test_resume_at_or_past_max_iters_is_one_line_and_leaves_nothing(tiny_configs
     assert not (tmp_path / "fresh").exists()
 
 
+def test_resume_with_more_iterations_moves_the_schedulers_default_end(tiny_configs, train_data, tmp_path):
+    """MMEngine filled the missing ends with the first run's max_iters (2) and the resume
+    restored them: the milestones at 2 and 3 never fired, and nothing said so."""
+    base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
+    schedulers = ("param_scheduler = [dict(type='LinearLR', start_factor=1.0, by_epoch=False),"
+                  " dict(type='MultiStepLR', milestones=[2, 3], gamma=0.5, by_epoch=False)]\n")
+    configs = {}
+    for max_iters in (2, 4):
+        configs[max_iters] = tiny_configs.write_tiny_config(base, train_data, tmp_path / f"tiny{max_iters}.py",
+                                                            max_iters=max_iters, optimizer=dict(type="Adam", lr=1e-3))
+        configs[max_iters].write_text(configs[max_iters].read_text() + schedulers)
+    assert _invoke("train", configs[4], "--work-dir", tmp_path / "straight").exit_code == 0
+    work = tmp_path / "work"
+    assert _invoke("train", configs[2], "--work-dir", work).exit_code == 0
+    result = _invoke("train", configs[4], "--work-dir", work, "--resume")
+    assert result.exit_code == 0, result.output
+
+    def learning_rates(folder: Path) -> dict[int, float]:
+        return {row["step"]: row["lr"] for row in _scalars(folder) if "lr" in row}
+
+    straight = learning_rates(tmp_path / "straight")
+    assert straight == pytest.approx({1: 1e-3, 2: 1e-3, 3: 5e-4, 4: 2.5e-4})
+    assert learning_rates(work) == pytest.approx({3: straight[3], 4: straight[4]})
+    log = sorted(work.glob("*/*.log"))[-1].read_text()
+    assert ("--resume: param_scheduler[1] (MultiStepLR) now ends at 4 (train_cfg.max_iters: the config gives no "
+            "end), not at the checkpoint's 2") in log
+    assert ("WARNING - --resume: param_scheduler[0] (LinearLR) keeps the checkpoint's end 2, not 4 "
+            "(train_cfg.max_iters: the config gives no end): its schedule was laid out up to 2") in log
+
+
 def _generator_file(path: Path, seed: int, tiny_configs) -> Path:
     from p2s.generators import StyleGAN2Generator
 

@@ -59,8 +59,9 @@ from __future__ import annotations
 import math
 import os
 import re
+import reprlib
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from p2s.convert.unpickler import PersistentStub, Stub, restricted_load
+from p2s.convert.unpickler import PersistentStub, Stub, error_line, restricted_load
 from p2s.generators.ops import make_fir_kernel
 from p2s.generators.stylegan2 import StyleGAN2Generator, channel_table
 from p2s.utils.checkpoint import atomic_torch_save, check_finite, describe_mismatch
@@ -122,21 +123,56 @@ def _module_attrs(obj: Any, where: str) -> dict[str, Any]:
     return attrs
 
 
-def named_tensors(module: Any, prefix: str = "") -> dict[str, torch.Tensor]:
+def _named_entries(attrs: Mapping[str, Any], group: str, where: str) -> Mapping[str, Any]:
+    """``attrs[group]`` (``_parameters``, ``_buffers``, ``_modules``) as a name-keyed dict."""
+    entries = attrs.get(group)
+    if entries is None:
+        return {}
+    if not isinstance(entries, Mapping) or not all(isinstance(k, str) for k in entries):
+        raise P2SError(f"{where}.{group} is a {type(entries).__name__}, not a dict of named entries")
+    return entries
+
+
+def _non_persistent(attrs: Mapping[str, Any], where: str) -> set[str]:
+    names = attrs.get("_non_persistent_buffers_set")
+    if names is None:
+        return set()
+    if not isinstance(names, (set, frozenset, list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise P2SError(f"{where}._non_persistent_buffers_set is a {type(names).__name__}, not a set of names")
+    return set(names)
+
+
+def walk_modules(root: Any, where: str = "the network") -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(prefix, attrs)`` of ``root`` and every stub below it, depth first; iterative and
+    visiting each stub once, since a pickle's memo makes a module that contains itself trivial."""
+    stack: list[tuple[str, Any]] = [("", root)]
+    seen: set[int] = set()
+    while stack:
+        prefix, module = stack.pop()
+        name = prefix.rstrip(".") or where
+        if id(module) in seen:
+            raise P2SError(f"{name} appears twice in the module tree (a cycle or a shared module); "
+                           "NVlabs networks are trees: the file is damaged")
+        seen.add(id(module))
+        attrs = _module_attrs(module, name)
+        yield prefix, attrs
+        children = [(f"{prefix}{k}.", c) for k, c in _named_entries(attrs, "_modules", name).items() if c is not None]
+        stack.extend(reversed(children))
+
+
+def named_tensors(module: Any) -> dict[str, torch.Tensor]:
     """``state_dict()`` of a stub network: its parameters and persistent buffers."""
-    attrs = _module_attrs(module, prefix.rstrip(".") or "the network")
-    skip = attrs.get("_non_persistent_buffers_set") or set()
     out: dict[str, torch.Tensor] = {}
-    for group in ("_parameters", "_buffers"):
-        for name, value in (attrs.get(group) or {}).items():
-            if value is None or (group == "_buffers" and name in skip):
-                continue
-            if not isinstance(value, torch.Tensor):
-                raise P2SError(f"{prefix}{name} is a {type(value).__name__}, not a tensor")
-            out[prefix + name] = value
-    for name, child in (attrs.get("_modules") or {}).items():
-        if child is not None:
-            out.update(named_tensors(child, f"{prefix}{name}."))
+    for prefix, attrs in walk_modules(module):
+        where = prefix.rstrip(".") or "the network"
+        skip = _non_persistent(attrs, where)
+        for group in ("_parameters", "_buffers"):
+            for name, value in _named_entries(attrs, group, where).items():
+                if value is None or (group == "_buffers" and name in skip):
+                    continue
+                if not isinstance(value, torch.Tensor):
+                    raise P2SError(f"{prefix}{name} is a {type(value).__name__}, not a tensor")
+                out[prefix + name] = value
     return out
 
 
@@ -147,6 +183,7 @@ def submodule(module: Any, path: str) -> Any:
         if part not in children:
             raise P2SError(f"the generator has no '{path}' module")
         module = children[part]
+    _module_attrs(module, path)
     return module
 
 
@@ -177,6 +214,12 @@ class _Tensors:
         tensor = self.tensors[key]
         if shape is not None and tuple(tensor.shape) != tuple(shape):
             raise P2SError(f"'{key}' has shape {list(tensor.shape)}, expected {list(shape)}")
+        if not tensor.is_floating_point():
+            raise P2SError(f"'{key}' holds {tensor.dtype} values; network weights are real floating point")
+        stored = tensor.untyped_storage().nbytes() // tensor.element_size()
+        if tensor.numel() > stored:  # a stride-0 view: copying it could need any amount of memory
+            raise P2SError(f"'{key}' views {tensor.numel()} elements of a {stored}-element storage "
+                           "(overlapping strides); network weights are plain tensors")
         self.used.add(key)
         return tensor.detach().to(torch.float32).clone(memory_format=torch.contiguous_format)
 
@@ -201,11 +244,11 @@ def _fc(
     """
     attrs = submodule(root, name).attrs()
     _check_attr(attrs, "activation", activation, name)
-    weight = src.take(f"{name}.weight")
-    bias = src.take(f"{name}.bias")
+    weight = _matrix(src, f"{name}.weight")
+    bias = src.take(f"{name}.bias", (weight.shape[0],))
     p2s_gain = lr_mul / math.sqrt(weight.shape[1])
-    weight_gain = _number(attrs.get("weight_gain"))
-    bias_gain = _number(attrs.get("bias_gain"))
+    weight_gain = _gain(attrs, "weight_gain", name)
+    bias_gain = _gain(attrs, "bias_gain", name)
     if weight_gain is not None and not _close(weight_gain, p2s_gain):
         weight = weight * (weight_gain / p2s_gain)
     if bias_gain is not None and not _close(bias_gain, lr_mul):
@@ -225,10 +268,31 @@ def _check_filter(src: _Tensors, key: str) -> None:
         )
 
 
-def _check_attr(attrs: Mapping[str, Any], name: str, expected: Any, where: str) -> None:
+def _check_attr(attrs: Mapping[str, Any], name: str, expected: str | int, where: str) -> None:
+    """Refuse an attribute other than ``expected`` (compared as a str or a number only:
+    an array-valued attribute has no single truth value)."""
     value = attrs.get(name, expected)
-    if value != expected:
-        raise P2SError(f"{where} has {name}={value!r}; only {expected!r} converts to p2s")
+    same = value == expected if isinstance(expected, str) and isinstance(value, str) else (
+        isinstance(expected, int) and _number(value) == expected)
+    if not same:
+        raise P2SError(f"{where} has {name}={reprlib.repr(value)}; only {expected!r} converts to p2s")
+
+
+def _gain(attrs: Mapping[str, Any], name: str, where: str) -> float | None:
+    """A stored gain (``weight_gain``, ``bias_gain``): ``None`` if absent, else a finite
+    number > 0 (a zero or infinite gain would silently zero or break the copied weights)."""
+    value = _number(attrs.get(name))
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise P2SError(f"{where} has {name}={value}; a gain must be a finite number > 0")
+    return value
+
+
+def _matrix(src: _Tensors, key: str) -> torch.Tensor:
+    """The 2-D ``[out, in]`` weight ``key`` with both sizes > 0."""
+    weight = src.take(key)
+    if weight.ndim != 2 or 0 in weight.shape:
+        raise P2SError(f"'{key}' has shape {list(weight.shape)}; a fully connected weight is [out, in], both > 0")
+    return weight
 
 
 def _synthesis_layer(
@@ -251,28 +315,36 @@ def _synthesis_layer(
         raise P2SError(f"'{name}.weight' has shape {list(weight.shape)}; p2s needs 3x3 kernels")
     sd[f"{out_key}.conv.weight"] = weight[None]
     _fc(src, root, f"{name}.affine", f"{out_key}.conv.modulation", 1.0, "linear", sd)
-    sd[f"{out_key}.noise.weight"] = src.take(f"{name}.noise_strength").reshape(1)
-    sd[f"{out_key}.activate.bias"] = src.take(f"{name}.bias")
+    sd[f"{out_key}.noise.weight"] = _scalar(src, f"{name}.noise_strength")
+    sd[f"{out_key}.activate.bias"] = src.take(f"{name}.bias", (weight.shape[0],))
     noise = src.take(f"{name}.noise_const")
     sd[f"noises.noise_{noise_index}"] = noise[None, None]
     _check_filter(src, f"{name}.resample_filter")
+
+
+def _scalar(src: _Tensors, key: str) -> torch.Tensor:
+    """A one-element tensor (``noise_strength`` is ``[]``) as ``[1]``."""
+    value = src.take(key)
+    if value.numel() != 1:
+        raise P2SError(f"'{key}' has shape {list(value.shape)}; expected a single number")
+    return value.reshape(1)
 
 
 def _torgb(src: _Tensors, root: Any, name: str, out_key: str, sd: dict[str, torch.Tensor]) -> None:
     """``ToRGBLayer`` -> ``ToRGB``: its style gain becomes p2s's weight scale."""
     attrs = submodule(root, name).attrs()
     weight = src.take(f"{name}.weight")
-    if weight.ndim != 4 or weight.shape[0] != 3 or weight.shape[2:] != (1, 1):
+    if weight.ndim != 4 or weight.shape[0] != 3 or weight.shape[1] == 0 or weight.shape[2:] != (1, 1):
         raise P2SError(
             f"'{name}.weight' has shape {list(weight.shape)}; p2s needs a 1x1 conv to 3 channels"
         )
     p2s_scale = 1.0 / math.sqrt(weight.shape[1])
-    gain = _number(attrs.get("weight_gain"))
+    gain = _gain(attrs, "weight_gain", name)
     if gain is not None and not _close(gain, p2s_scale):
         weight = weight * (gain / p2s_scale)
     sd[f"{out_key}.conv.weight"] = weight[None]
     _fc(src, root, f"{name}.affine", f"{out_key}.conv.modulation", 1.0, "linear", sd)
-    sd[f"{out_key}.bias"] = src.take(f"{name}.bias").reshape(1, 3, 1, 1)
+    sd[f"{out_key}.bias"] = src.take(f"{name}.bias", (3,)).reshape(1, 3, 1, 1)
 
 
 def _block_resolutions(src: _Tensors) -> list[int]:
@@ -283,11 +355,11 @@ def _block_resolutions(src: _Tensors) -> list[int]:
         raise P2SError(
             "the generator has no synthesis.b4 block; is it a StyleGAN2(-ADA) generator?"
         )
+    if not 8 <= found[-1] <= 1024:
+        raise P2SError(f"resolution {found[-1]} is outside p2s's 8..1024")
     expected = [2**i for i in range(2, int(math.log2(found[-1])) + 1)]
     if found != expected:
         raise P2SError(f"synthesis blocks {found} are not the power-of-two run 4..{found[-1]}")
-    if not 8 <= found[-1] <= 1024:
-        raise P2SError(f"resolution {found[-1]} is outside p2s's 8..1024")
     return found
 
 
@@ -316,9 +388,13 @@ def _mapping(src: _Tensors, g: Any, sd: dict[str, torch.Tensor]) -> tuple[int, i
         n_mlp += 1
     if n_mlp == 0:
         raise P2SError("the generator has no mapping.fc0 layer")
-    w_dim = int(src.tensors[f"mapping.fc{n_mlp - 1}.weight"].shape[0])
-    for i in range(n_mlp):
-        shape = tuple(src.tensors[f"mapping.fc{i}.weight"].shape)
+    shapes = [tuple(src.tensors[f"mapping.fc{i}.weight"].shape) for i in range(n_mlp)]
+    for i, shape in enumerate(shapes):
+        if len(shape) != 2 or 0 in shape:
+            raise P2SError(f"'mapping.fc{i}.weight' has shape {list(shape)}; a fully connected weight is "
+                           "[out, in], both > 0")
+    w_dim = int(shapes[-1][0])
+    for i, shape in enumerate(shapes):
         if shape != (w_dim, w_dim):
             raise P2SError(
                 f"mapping.fc{i} is {shape[1]} -> {shape[0]}; p2s's mapping needs every layer "
@@ -330,8 +406,8 @@ def _mapping(src: _Tensors, g: Any, sd: dict[str, torch.Tensor]) -> tuple[int, i
             f"mapping layers have no common lr multiplier (bias_gain {sorted(map(str, gains))})"
         )
     lr_mlp = gains.pop()
-    if not lr_mlp > 0:
-        raise P2SError(f"mapping lr multiplier must be > 0, got {lr_mlp}")
+    if not (math.isfinite(lr_mlp) and lr_mlp > 0):
+        raise P2SError(f"mapping lr multiplier must be a finite number > 0, got {lr_mlp}")
     for i in range(n_mlp):
         _fc(src, g, f"mapping.fc{i}", f"style.{i + 1}", lr_mlp, "lrelu", sd)
     return n_mlp, w_dim, lr_mlp
@@ -412,17 +488,10 @@ def _complete(sd: dict[str, torch.Tensor], config: Mapping[str, Any]) -> dict[st
 def conv_clamps(g_ema: Any) -> set[float | None]:
     """The ``conv_clamp`` values of the synthesis layers (NVlabs clamps; p2s does not)."""
     values: set[float | None] = set()
-
-    def visit(module: Any) -> None:
-        attrs = module.attrs()
+    for _, attrs in walk_modules(submodule(g_ema, "synthesis"), "synthesis"):
         if "conv_clamp" in attrs:
             value = attrs["conv_clamp"]
             values.add(_number(value) if value is not None else None)
-        for child in (attrs.get("_modules") or {}).values():
-            if isinstance(child, Stub):
-                visit(child)
-
-    visit(submodule(g_ema, "synthesis"))
     return values
 
 
@@ -472,6 +541,9 @@ def convert_ada_pickle(
         clamps = conv_clamps(data[key])
     except P2SError as err:
         raise P2SError(f"'{src}' [{key}]: {err}") from None
+    except Exception as err:  # noqa: BLE001 - last resort: no malformed file may end in a traceback
+        raise P2SError(f"'{src}' [{key}]: not a generator p2s can read ({error_line(err)}); the file is "
+                       "damaged or not an NVlabs StyleGAN2-ADA snapshot") from None
     finite = dict(state_dict) if latent_avg is None else {**state_dict, "latent_avg (mapping.w_avg)": latent_avg}
     check_finite(finite, f"'{src}' [{key}]")  # a diverged snapshot must not become a weight file
     clamp_values = sorted(v for v in clamps if v is not None)

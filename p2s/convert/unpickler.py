@@ -381,8 +381,11 @@ def restricted_load(
     except P2SError:
         raise
     except Exception as err:  # noqa: BLE001 - a corrupt stream raises anything
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise P2SError(
-            f"not a readable pickle ({type(err).__name__}{': ' + first if first else ''})"
-        ) from None
+        raise P2SError(f"not a readable pickle ({error_line(err)})") from None
+
+
+def error_line(err: BaseException) -> str:
+    """``'TypeName: first line'`` of an unexpected exception, for a one-line message."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:200]}" if lines else type(err).__name__
 

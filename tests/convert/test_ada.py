@@ -6,17 +6,20 @@ import io
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import typer
 from typer.testing import CliRunner
 
 from p2s.cli.convert import convert_app
+from p2s.convert import ada as ada_module
 from p2s.convert.ada import (
     ada_generator_to_p2s,
     choose_channels,
     convert_ada_pickle,
     read_ada_pickle,
+    submodule,
 )
 from p2s.convert.unpickler import (
     PersistentStub,
@@ -247,6 +250,79 @@ def test_nonfinite_tensors_are_refused_before_writing(nv, tmp_path, tensor):
         convert_ada_pickle(path, tmp_path / "d.pt")
     assert f"'{path}'" in assert_one_line(err)
     assert not (tmp_path / "d.pt").exists()
+
+
+# --- malformed networks inside a readable pickle ------------------------------------------
+def _set(g, path: str, name: str, value, group: str = "_parameters"):
+    submodule(g, path).state[group][name] = value
+
+
+def _set_attr(g, path: str, name: str, value):
+    submodule(g, path).state[name] = value
+
+
+def _loop(g):
+    b4 = submodule(g, "synthesis.b4")
+    b4.state["_modules"]["loop"] = b4
+
+
+MALFORMED = {
+    "1-D affine weight": (lambda g: _set(g, "synthesis.b4.conv1.affine", "weight", torch.zeros(8)),
+                          r"'synthesis.b4.conv1.affine.weight' has shape \[8\]"),
+    "no input features": (lambda g: _set(g, "synthesis.b4.conv1.affine", "weight", torch.zeros(16, 0)),
+                          r"affine.weight' has shape \[16, 0\]"),
+    "0-d mapping weight": (lambda g: _set(g, "mapping.fc2", "weight", torch.tensor(1.0)),
+                           r"'mapping.fc2.weight' has shape \[\]"),
+    "2 noise strengths": (lambda g: _set(g, "synthesis.b4.conv1", "noise_strength", torch.zeros(2)),
+                          "noise_strength' has shape .2.; expected a single number"),
+    "ToRGB bias of 5": (lambda g: _set(g, "synthesis.b4.torgb", "bias", torch.zeros(5)),
+                        r"torgb.bias' has shape \[5\], expected \[3\]"),
+    "ToRGB of 0 inputs": (lambda g: _set(g, "synthesis.b4.torgb", "weight", torch.zeros(3, 0, 1, 1)),
+                          "1x1 conv to 3 channels"),
+    "array activation": (lambda g: _set_attr(g, "synthesis.b4.conv1", "activation", np.array([1, 2])),
+                         r"activation=array\(\[1, 2\]\); only 'lrelu'"),
+    "module in itself": (_loop, "synthesis.b4.loop appears twice in the module tree"),
+    "stride-0 view": (lambda g: _set(g, "synthesis.b4", "const", torch.zeros(1).expand(2**35)),
+                      "views 34359738368 elements of a 1-element storage"),
+    "complex weight": (lambda g: _set(g, "synthesis.b8.conv0", "weight", torch.zeros(16, 16, 3, 3, dtype=torch.cfloat)),
+                       "holds torch.complex64 values"),
+    "zero weight gain": (lambda g: _set_attr(g, "mapping.fc0", "weight_gain", 0.0), "weight_gain=0.0; a gain must"),
+    "infinite lr": (lambda g: [_set_attr(g, f"mapping.fc{i}", "bias_gain", float("inf")) for i in range(3)],
+                    "lr multiplier must be a finite number > 0"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_networks_are_one_line_naming_the_file(ada_pkl, tmp_path, monkeypatch, case):
+    mutate, message = MALFORMED[case]
+    data = read_ada_pickle(ada_pkl[0])  # a fresh stub tree
+    mutate(data["G_ema"])
+    monkeypatch.setattr(ada_module, "read_ada_pickle", lambda path: data)
+    with pytest.raises(P2SError, match=message) as err:
+        convert_ada_pickle(ada_pkl[0], tmp_path / "m.pt")
+    assert assert_one_line(err).startswith(f"'{ada_pkl[0]}' [G_ema]: ")
+    assert not (tmp_path / "m.pt").exists()
+
+
+@pytest.mark.parametrize("error", [ZeroDivisionError("float division by zero"), RecursionError(), MemoryError()])
+def test_any_other_failure_is_one_line_naming_the_file(ada_pkl, tmp_path, monkeypatch, error):
+    def fail(g):
+        raise error
+
+    monkeypatch.setattr(ada_module, "conv_clamps", fail)
+    with pytest.raises(P2SError, match=type(error).__name__) as err:
+        convert_ada_pickle(ada_pkl[0], tmp_path / "m.pt")
+    assert f"'{ada_pkl[0]}' [G_ema]" in assert_one_line(err)
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_keyboard_interrupt_is_not_swallowed(ada_pkl, tmp_path, monkeypatch):
+    def interrupt(g):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ada_module, "conv_clamps", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        convert_ada_pickle(ada_pkl[0], tmp_path / "m.pt")
 
 
 def test_missing_key_names_the_entries(ada_pkl, tmp_path):

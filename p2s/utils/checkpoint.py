@@ -125,8 +125,8 @@ def check_state_dict(obj: Any, source: str, how_to_get: str = "") -> dict[str, t
                                       f"(names -> tensors).{how}")
     for key, value in obj.items():
         if not isinstance(key, str):
-            raise CheckpointMismatchError(f"{source}: key {reprlib.repr(key)} is a {type(key).__name__}, not a name (str); "
-                                          f"not a state dict.{how}")
+            raise CheckpointMismatchError(f"{source}: key {reprlib.repr(key)} is a {type(key).__name__}, "
+                                          f"not a name (str); not a state dict.{how}")
         if not isinstance(value, torch.Tensor):
             raise CheckpointMismatchError(f"{source}: {reprlib.repr(key)} is a {type(value).__name__}, not a tensor; "
                                           f"not a state dict.{how}")

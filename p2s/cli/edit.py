@@ -122,6 +122,8 @@ def edit(
         ["_patched"] if patch is not None else [])
     refuse_overwriting_inputs(inputs, (output / f"{p.stem}{suffix}.png" for p in inputs for suffix in suffixes))
     translator = Translator.from_checkpoint(checkpoint, device=device, resize_outputs=resize_outputs)
+    if patch is not None:  # before the direction pass writes anything
+        translator.task.require_rgb_sources("--patch")
     vector = None
     if direction is not None:
         vector = load_direction(direction, translator.num_ws, translator.model.decoder.w_dim, directions_file)

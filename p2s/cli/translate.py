@@ -111,7 +111,7 @@ def translate(
             spec.check(translator.num_ws)
         unaligned: list[Path] = []
         if align:  # only once every option is known to be good: a refused run leaves no aligned crops
-            _check_alignable(translator.task)
+            translator.task.require_rgb_sources("--align")
             inputs, unaligned = _align_first(inputs, output / "aligned", detector_dir, landmarks)
         make_output_folder(output)
         if save_latents or latents_only:
@@ -149,12 +149,6 @@ def translate(
             )
         if report.failed or unaligned:
             raise typer.Exit(code=1)
-
-
-def _check_alignable(task) -> None:
-    """Refuse --align for sketches and label maps: alignment resamples an RGB photo of a face."""
-    if task.source_mode != "RGB":
-        raise P2SError(f"--align aligns RGB face photos, but task '{task.name}' reads {task.source_mode} sources")
 
 
 def _align_first(inputs, folder: Path, detector_dir, landmarks) -> tuple[list[Path], list[Path]]:

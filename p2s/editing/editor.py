@@ -107,6 +107,7 @@ def patch_files(
     from p2s.apis.files import save_png
     from p2s.tasks.base import SourceImageError
 
+    translator.task.require_rgb_sources("patch_files()")
     if isinstance(patch, (str, Path)):
         patch = open_patch(Path(patch))
     report = EditReport()

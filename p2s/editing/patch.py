@@ -83,6 +83,7 @@ def local_edit(translator: Translator, image: Image.Image | str | Path, patch: I
     """Paste ``patch`` onto ``image`` at ``box`` and translate the composite with
     ``translator`` (a :class:`p2s.apis.translator.Translator`); returns the RGB output."""
     task = translator.task
+    task.require_rgb_sources("local_edit()")
     image = task.load_source(image) if isinstance(image, (str, Path)) else task.check_source(image, "image")
     if isinstance(patch, (str, Path)):
         patch = open_patch(Path(patch))

@@ -74,6 +74,12 @@ class TaskAdapter:
 
         return self.check_source(read_image(path, shown=Path(path).name), path)
 
+    def require_rgb_sources(self, what: str) -> None:
+        """Refuse ``what`` (``--align``, ``--patch``), which resamples or paints a face photo,
+        for sketches and label maps: resampled labels are no class indices."""
+        if self.source_mode != "RGB":
+            raise P2SError(f"{what} works on RGB face photos, but task '{self.name}' reads {self.source_mode} sources")
+
     def check_source(self, image: Image.Image, path: str | Path) -> Image.Image:
         """Refuse modes this task cannot read; convert the rest to ``source_mode``."""
         if image.mode not in self.accepted_modes:

@@ -741,7 +741,7 @@ def test_align_is_refused_for_sketch_and_label_map_tasks(tiny, ckpt, tmp_path, n
     result = tiny.invoke("translate", "--checkpoint", ckpt(name), "--input", source, "--output", tmp_path / "out",
                          "--align", "--landmarks", marks, "--device", "cpu")
     task = {"sketch": "sketch2face", "seg": "seg2face"}[name]
-    assert tiny.one_line_error(result) == f"error: --align aligns RGB face photos, but task '{task}' reads L sources"
+    assert tiny.one_line_error(result) == f"error: --align works on RGB face photos, but task '{task}' reads L sources"
     assert not (tmp_path / "out").exists()
 
 

@@ -167,6 +167,30 @@ def test_patch_editing(tiny, run, ckpt, faces, tmp_path):
     assert not np.array_equal(patched, tiny.read_png(plain / "a.png")), "the pasted region changed nothing"
 
 
+@pytest.mark.parametrize("name, task", [("seg", "seg2face"), ("sketch", "sketch2face")])
+def test_patch_is_refused_up_front_for_tasks_without_rgb_sources(tiny, run, ckpt, direction_file, tmp_path, name,
+                                                                 task):
+    """Pasting a photo onto a label map made label values of its colours: 'error: image: label value...'."""
+    from p2s.apis.translator import Translator
+    from p2s.editing.editor import patch_files
+    from p2s.editing.patch import local_edit
+    from p2s.utils.errors import P2SError
+
+    labels = tiny.write_label_map(tmp_path / "m.png")
+    patch = tiny.write_rgb(tmp_path / "patch.png", seed=7, size=(10, 10))
+    out = tmp_path / "out"
+    result = run("edit", "--checkpoint", ckpt(name), "--input", labels, "--patch", patch, "--box", "1,1",
+                 "--direction", direction_file, "--output", out, "--device", "cpu")
+    expected = f"--patch works on RGB face photos, but task '{task}' reads L sources"
+    assert tiny.one_line_error(result) == f"error: {expected}"
+    assert not out.exists()  # refused before the direction pass wrote its edit
+    translator = Translator.from_checkpoint(ckpt(name), device="cpu")
+    with pytest.raises(P2SError, match=r"^local_edit\(\) works on RGB face photos"):
+        local_edit(translator, labels, patch, (1, 1))
+    with pytest.raises(P2SError, match=r"^patch_files\(\) works on RGB face photos"):
+        patch_files(translator, [labels], tmp_path, patch, (1, 1))
+
+
 def test_patch_box_outside_one_input_skips_it(tiny, run, ckpt, faces, tmp_path):
     patch = tiny.write_rgb(tmp_path / "patch.png", seed=7, size=(10, 10))
     out = tmp_path / "patched"

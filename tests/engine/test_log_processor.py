@@ -28,6 +28,22 @@ def test_a_validation_metric_is_the_last_validation_not_a_mean_over_them():
     assert ours.mean_pattern == mmengine.mean_pattern  # restored after the validation
 
 
+def test_a_validation_iteration_line_shows_no_stale_metrics():
+    """The hub still holds the previous validation's val/loss while the next one runs."""
+    runner = _runner_with({"val/val/loss": [1.0417], "val/val/loss_l2": [0.7256], "val/time": [0.25],
+                           "val/data_time": [0.01], "train/loss": [0.99]})
+    vars(runner).update(val_loop=SimpleNamespace(dataloader=[None]), _train_loop=None, iter=4, max_iters=4)
+    runner.message_hub.update_info("eta", 1)
+    ours, mmengine = P2SLogProcessor(by_epoch=False), LogProcessor(by_epoch=False)
+    assert "val/loss: 1.0417" in mmengine.get_log_after_iter(runner, 0, "val")[1]  # what the log showed
+    _, line = ours.get_log_after_iter(runner, 0, "val")
+    assert line.startswith("Iter(val) [1/1]") and "time: 0.2500" in line and "val/" not in line, line
+    tag, line = ours.get_log_after_epoch(runner, 1, "val")  # this validation's values: in its epoch line
+    assert tag["val/loss"] == 1.0417 and "val/loss: 1.0417" in line and "val/loss_l2: 0.7256" in line
+    tag, line = ours.get_log_after_iter(runner, 0, "train")
+    assert tag["loss"] == 0.99 and "val/" not in line
+
+
 def test_the_shipped_runtime_uses_it():
     from pathlib import Path
 

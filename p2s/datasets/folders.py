@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -39,6 +39,17 @@ def list_images(root: str | Path, role: str, how_to_get: str = "", max_samples: 
     if not files:
         raise P2SError(f"{role} folder '{root}' has no {', '.join(IMAGE_SUFFIXES)} images{hint}")
     return files[:max_samples]
+
+
+def by_stem(files: Iterable[Path], role: str, folder: str | Path) -> dict[str, Path]:
+    """Stem -> file, for pairing by stem; two files with one stem (``a.png``, ``a.jpg``) are
+    an error naming both, where a dict would keep one silently."""
+    images: dict[str, Path] = {}
+    for path in files:
+        if path.stem in images:
+            raise P2SError(f"{role} folder '{folder}' has both {images[path.stem].name} and {path.name}; keep one")
+        images[path.stem] = path
+    return images
 
 
 def check_max_samples(max_samples: int | None) -> None:
@@ -157,16 +168,16 @@ class ImageFolderDataset(_TaskDataset):
 class PairedImageDataset(_TaskDataset):
     """Source and target folders paired by file stem (``a.png`` with ``a.jpg``).
 
-    Every stem must be in both folders: an orphan is an error naming the file, never a
-    silent shift of the pairing.  ``how_to_get`` is said when a folder is missing.
+    Every stem must be once in each folder: an orphan, or two files of one stem, is an
+    error naming the files, never a silent shift or drop in the pairing.  ``how_to_get`` is said when a folder is missing.
     """
 
     def __init__(self, source_root: str, target_root: str, task: dict | TaskAdapter, train: bool = True,
                  seed: int = 0, max_samples: int | None = None, how_to_get: str = "") -> None:
         super().__init__(task, train, seed)
         check_max_samples(max_samples)
-        sources = {p.stem: p for p in list_images(source_root, "source", how_to_get)}
-        targets = {p.stem: p for p in list_images(target_root, "target", how_to_get)}
+        sources = by_stem(list_images(source_root, "source", how_to_get), "source", source_root)
+        targets = by_stem(list_images(target_root, "target", how_to_get), "target", target_root)
         for role, mine, other, root in (("source", sources, targets, target_root),
                                         ("target", targets, sources, source_root)):
             orphans = sorted(set(mine) - set(other))

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from p2s.datasets.folders import IMAGE_SUFFIXES, open_rgb
+from p2s.datasets.folders import IMAGE_SUFFIXES, by_stem, open_rgb
 from p2s.utils.errors import P2SError
 
 __all__ = [
@@ -305,14 +305,8 @@ def list_images(folder: str | Path, role: str = "folder") -> dict[str, Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise P2SError(f"{role} folder '{folder}' does not exist")
-    images: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
-        if path.stem in images:
-            raise P2SError(f"{role} folder '{folder}' has both {images[path.stem].name} and {path.name}; keep one")
-        images[path.stem] = path
-    return images
+    files = (p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return by_stem(files, role, folder)
 
 
 @dataclass

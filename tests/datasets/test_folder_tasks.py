@@ -1,4 +1,5 @@
-"""A folder of targets trains only the tasks that make their sources from targets."""
+"""A folder of targets trains only the tasks that make their sources from targets; paired
+folders pair every file by stem."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from p2s.datasets.folders import ImageFolderDataset
+from p2s.datasets.folders import ImageFolderDataset, PairedImageDataset
 from p2s.tasks import Frontalization, Inversion, Seg2Face, Sketch2Face
 from p2s.utils.errors import P2SError
 
@@ -28,3 +29,16 @@ def test_a_paired_task_on_a_folder_of_targets_is_refused_when_the_dataset_is_mad
 def test_tasks_that_make_sources_from_targets_train_from_a_folder(task, faces):
     sample = ImageFolderDataset(str(faces), task(image_size=16), train=False)[0]
     assert sample["inputs"].shape[-1] == 16
+
+
+@pytest.mark.parametrize("role", ["source", "target"])
+def test_two_files_sharing_a_stem_in_a_paired_folder_are_named(tmp_path, role):
+    """s0.png and s0.jpg: one of them was dropped silently from the pairs."""
+    folders = {name: tmp_path / name for name in ("source", "target")}
+    for folder in folders.values():
+        folder.mkdir()
+        for stem in ("s0", "s1"):
+            Image.fromarray(np.full((16, 16, 3), 128, np.uint8)).save(folder / f"{stem}.png")
+    Image.fromarray(np.full((16, 16, 3), 64, np.uint8)).save(folders[role] / "s0.jpg")
+    with pytest.raises(P2SError, match=rf"^{role} folder '{folders[role]}' has both s0.jpg and s0.png; keep one$"):
+        PairedImageDataset(str(folders["source"]), str(folders["target"]), Inversion(image_size=16))

@@ -55,7 +55,8 @@ def translate(
     latents_only: Annotated[bool, typer.Option(
         help="run the encoder alone and write only latents/<stem>.npy (no generator, no images)")] = False,
     randomize_noise: Annotated[bool, typer.Option(help="fresh noise instead of the stored buffers")] = False,
-    resize_factor: Annotated[Optional[int], typer.Option(help="super-resolution degradation factor (default 16)")] = None,
+    resize_factor: Annotated[Optional[int], typer.Option(
+        help="super-resolution degradation factor (default: the checkpoint's, 16 for official pSp files)")] = None,
     mix: Annotated[int, typer.Option(min=0, help="style-mixing variants per input (<stem>_mix<k>.png)")] = 0,
     mix_layers: Annotated[Optional[str], typer.Option(help="W+ rows to inject, e.g. 8-17 (default: fine rows)")] = None,
     mix_alpha: Annotated[Optional[float], typer.Option(help="blend weight in [0, 1] of the injected rows (default 1: replace)")] = None,

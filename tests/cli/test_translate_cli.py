@@ -692,6 +692,22 @@ def test_console_script_help():
     assert "Traceback" not in done.stderr
 
 
+def test_docs_give_the_real_defaults_of_resize_factor_and_strength(tiny):
+    """The default factor is the one the checkpoint records (4 for synthfaces-superres), and a
+    direction edit needs no strength (default 1)."""
+    import typer
+
+    from p2s.cli.main import app
+
+    command = typer.main.get_command(app).commands["translate"]
+    option = next(p for p in command.params if p.name == "resize_factor")
+    assert option.help == "super-resolution degradation factor (default: the checkpoint's, 16 for official pSp files)"
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert "(1, 2, 4, 8, 16, 32; default: the checkpoint's, 16 for official pSp files)" in readme
+    assert "default 16)" not in readme
+    assert "[--strength S | --strengths -3,0,3]" in readme and "(--strength S" not in readme
+
+
 def test_translate_align_with_landmarks(tiny, ckpt, tmp_path):
     """--align crops the face first (here from a landmarks file), then translates the crop."""
     import json

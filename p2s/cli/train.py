@@ -345,8 +345,8 @@ def val_metric_names(cfg) -> list[str] | None:
     from p2s.models.psp import PSP
     from p2s.registry import METRICS, MODELS
 
-    evaluator, model = cfg.get("val_evaluator"), cfg.get("model") or {}
-    if not isinstance(evaluator, dict) or not isinstance(model.get("losses"), dict):
+    evaluator, model = cfg.get("val_evaluator"), cfg.get("model")
+    if not isinstance(evaluator, dict) or not isinstance(model, dict) or not isinstance(model.get("losses"), dict):
         return None
     metric, model_class = _class_of(METRICS, evaluator), _class_of(MODELS, model)
     if metric is not LossMetric or not isinstance(model_class, type) or model_class.val_step is not PSP.val_step:

@@ -30,7 +30,10 @@ callables it hands out are its own data rebuilders.  Every global the stream nam
    ``subprocess.Popen``, ``torch.load``, ``pickle.loads``, ...), and also harmless
    classes of other libraries that an NVlabs snapshot never holds.
 
-Persistent ids (``PERSID``) are refused as well (the base class raises).  The rule is an
+``BUILD`` (setting an object's state) is refused on everything but the inert stubs and
+fresh numpy arrays and dtypes (:data:`BUILD_TARGETS`), so a file can neither rewrite the
+rebuilders for the rest of the process nor call ``Tensor.__setstate__``.  Persistent ids
+(``PERSID``) are refused as well (the base class raises).  The rule is an
 allow-list in both directions: a fork whose networks live in another package is refused
 with the global named; pass ``stub_namespaces`` to read it.
 """
@@ -278,10 +281,15 @@ def _plain_dtype(spec: Any) -> np.dtype:
 
 
 def numpy_dtype(spec: Any, align: Any = False, copy: Any = False) -> np.dtype:
-    """``numpy.dtype(spec)`` for a type string of a plain (non-object) dtype."""
+    """A new ``numpy.dtype(spec)`` for a type string of a plain (non-object) dtype.
+
+    Always a copy (as numpy's own pickles ask): the ``BUILD`` that follows sets its byte
+    order, which numpy ignores on its shared builtin dtypes (``'>f4'`` data read as
+    ``'<f4'``) and which must never reach a dtype the rest of the process uses.
+    """
     if not isinstance(spec, str):
         raise P2SError(f"refused numpy dtype {spec!r}: only type strings such as 'f8' are read")
-    return _plain_dtype(spec)
+    return np.dtype(_plain_dtype(spec), copy=True)
 
 
 def numpy_scalar(dtype: Any, data: Any = None) -> Any:
@@ -346,8 +354,28 @@ SAFE_GLOBALS: dict[tuple[str, str], Any] = {
 }
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickle tensors and containers; stub NVlabs classes; refuse every other global.
+#: what ``BUILD`` (``__setstate__`` / attribute state) may be applied to: p2s's own
+#: inert stubs and fresh numpy arrays and dtypes.  Never the functions and classes
+#: :meth:`RestrictedUnpickler.find_class` hands out (their ``__defaults__`` would change
+#: for the whole process) and never tensors (``Tensor.__setstate__`` calls ``set_`` with
+#: the file's storage, offset and sizes unchecked: a view past the end of its memory).
+BUILD_TARGETS = (Stub, np.ndarray, np.dtype)
+
+
+class _Dispatch(dict):
+    """The opcode table; an unknown opcode is an UnpicklingError, as in the C unpickler."""
+
+    def __missing__(self, code: int) -> Any:
+        raise pickle.UnpicklingError(f"invalid load key, {bytes([code])!r}.")
+
+
+class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 - the Python one: BUILD can be checked
+    """Unpickle tensors and containers; stub NVlabs classes; refuse every other global
+    and any ``BUILD`` on an object outside :data:`BUILD_TARGETS`.
+
+    It extends the pure-Python unpickler because the C one offers no hook on ``BUILD``;
+    NVlabs snapshots hold few opcodes (the weights are large ``bytes`` records), so
+    this costs little.
 
     Args:
         file: a binary file object positioned at the pickle.
@@ -370,6 +398,28 @@ class RestrictedUnpickler(pickle.Unpickler):
             f"refused to unpickle {module}.{name}: only tensors, containers and the "
             f"NVlabs network classes ({', '.join(sorted(self.stub_namespaces))}) are read"
         )
+
+    def load_build(self) -> None:
+        """``BUILD``: set the state of the object on the stack, if it may take one."""
+        target = self.stack[-2] if len(self.stack) >= 2 else None  # below the state
+        if not isinstance(target, BUILD_TARGETS):
+            raise P2SError(
+                f"refused to set the state of {_describe(target)} (pickle BUILD): only NVlabs network "
+                "objects and numpy arrays take state"
+            )
+        super().load_build()
+
+    dispatch = _Dispatch(pickle._Unpickler.dispatch)  # noqa: SLF001
+    dispatch[pickle.BUILD[0]] = load_build
+
+
+def _describe(obj: Any) -> str:
+    """``'the function codecs_encode'``, ``'a Tensor'``: what a refused BUILD targeted."""
+    if isinstance(obj, type):
+        return f"the class {obj.__qualname__}"
+    if callable(obj) and hasattr(obj, "__name__"):
+        return f"the function {obj.__name__}"
+    return f"a {type(obj).__name__}"
 
 
 def restricted_load(

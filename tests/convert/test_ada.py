@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from p2s.convert.ada import (
 from p2s.convert.unpickler import (
     PersistentStub,
     Stub,
+    codecs_encode,
     reconstruct_persistent,
     restricted_load,
     stub_class,
@@ -450,6 +452,51 @@ def test_stubs_record_data_only():
     assert reconstruct_persistent(meta).qualname == "<persistent>.MappingNetwork"
     with pytest.raises(P2SError):
         reconstruct_persistent(dict(meta, type="function"))
+
+
+def build_pickle(target: bytes, state) -> bytes:
+    """Protocol 2: the opcodes ``target`` (pushing one object), then ``state`` and BUILD."""
+    return b"\x80\x02" + target + pickle.dumps(state, protocol=2)[2:-1] + b"b."
+
+
+def _tensor_opcodes() -> bytes:
+    return pickle.dumps(torch.zeros(2), protocol=2)[2:-1]
+
+
+def _storage():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.zeros(2).storage()
+
+
+@pytest.mark.parametrize(
+    "target, state, refused",
+    [
+        (b"c_codecs\nencode\n", (None, {"__defaults__": ("latin1",)}), "the function codecs_encode"),
+        (b"c_codecs\nencode\n", {"marker": 1}, "the function codecs_encode"),
+        (b"ctorch._utils\n_rebuild_tensor_v2\n", (None, {"__kwdefaults__": {}}), "the function rebuild_tensor_v2"),
+        (b"ctraining.networks\nGenerator\n", (None, {"attrs": 1}), "the class Generator"),
+        (b"ccollections\nOrderedDict\n", {"x": 1}, "the class OrderedDict"),
+        (_tensor_opcodes(), (_storage(), 0, (10**6,), (1,)), "a Tensor"),  # an unchecked set_: past the storage
+    ],
+)
+def test_build_on_anything_but_stubs_and_arrays_is_refused(target, state, refused):
+    defaults = codecs_encode.__defaults__
+    with pytest.raises(P2SError, match=f"refused to set the state of {refused} \\(pickle BUILD\\)") as err:
+        restricted_load(io.BytesIO(build_pickle(target, state)))
+    assert_one_line(err)
+    assert codecs_encode.__defaults__ == defaults and not hasattr(codecs_encode, "marker")
+    assert stub_class("training.networks", "Generator").attrs is Stub.attrs
+
+
+def test_numpy_arrays_keep_their_byte_order():
+    """A dtype is a fresh copy that BUILD may set: '>f4' data is not read as '<f4'."""
+    data = {"big": np.array([1.5, -2.0], dtype=">f4"), "little": np.arange(3, dtype="<i8")}
+    for protocol in (2, 4, 5):
+        out = restricted_load(io.BytesIO(pickle.dumps(data, protocol=protocol)))
+        assert out["big"].dtype.newbyteorder("=") == np.dtype("f4") and out["big"].tolist() == [1.5, -2.0]
+        assert out["little"].tolist() == [0, 1, 2]
+    assert np.dtype("f4").byteorder == "="
 
 
 def test_plain_pickles_of_data_round_trip():

@@ -183,7 +183,7 @@ def train(
     resume: Annotated[bool, typer.Option(help="continue from the latest checkpoint in work_dir")] = False,
     load_from: Annotated[Optional[Path], typer.Option(help="initialise weights from this checkpoint")] = None,
     amp: Annotated[bool, typer.Option(help="bf16 autocast (needs CUDA)")] = False,
-    seed: Annotated[Optional[int], typer.Option(min=0, help="random seed (overrides randomness.seed)")] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, max=2**32 - 1, help="random seed (overrides randomness.seed)")] = None,
     launcher: Annotated[Launcher, typer.Option(help="'pytorch' under torchrun for DDP")] = Launcher.none,
 ) -> None:
     """Train a model described by CONFIG with MMEngine's Runner."""

@@ -82,6 +82,9 @@ HOW_TO_GET = (
 #: ``channel_multiplier`` values tried, most common first
 _MULTIPLIERS = (2, 1, 4, 3, 5, 6, 7, 8)
 _REL_TOL = 1e-6
+#: what torch.save's legacy (non-zip) format pickles first: its magic number, as a LONG1
+_LEGACY_TORCH_MAGIC = b"\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+_AS_IS = "p2s reads PyTorch checkpoints as they are (--checkpoint, model.generator.weights=...)"
 
 
 # --- reading ------------------------------------------------------------------------
@@ -92,9 +95,7 @@ def read_ada_pickle(path: str | os.PathLike) -> dict[str, Any]:
         raise P2SError(f"StyleGAN2-ADA pickle '{path}' is a folder, not a file")
     if not path.is_file():
         raise MissingWeightsError("StyleGAN2-ADA pickle", str(path.resolve()), HOW_TO_GET)
-    if zipfile.is_zipfile(path):  # torch.save's format, not an NVlabs pickle
-        raise P2SError(f"'{path}' is a PyTorch checkpoint (zip), not an NVlabs .pkl: p2s reads PyTorch "
-                       "checkpoints as they are (--checkpoint, model.generator.weights=...)")
+    _refuse_pytorch_file(path)
     with path.open("rb") as handle:
         try:
             data = restricted_load(handle)
@@ -103,6 +104,21 @@ def read_ada_pickle(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise P2SError(f"'{path}' holds a {type(data).__name__}, not an NVlabs snapshot dict")
     return dict(data)
+
+
+def _refuse_pytorch_file(path: Path) -> None:
+    """A PyTorch file, whole or damaged, is no NVlabs pickle: say so from its first bytes
+    (the unpickler would fail on it with a message about persistent ids or a stray int)."""
+    with path.open("rb") as handle:
+        head = handle.read(64)
+    if head.startswith(b"PK"):
+        if zipfile.is_zipfile(path):  # torch.save's format
+            raise P2SError(f"'{path}' is a PyTorch checkpoint (zip), not an NVlabs .pkl: {_AS_IS}")
+        raise P2SError(f"'{path}' is a damaged zip archive (a PyTorch checkpoint cut short?), not an NVlabs "
+                       ".pkl; copy or download it again")
+    if _LEGACY_TORCH_MAGIC in head[:32]:
+        raise P2SError(f"'{path}' is a PyTorch checkpoint in the legacy (non-zip) format, not an NVlabs .pkl: "
+                       f"{_AS_IS}")
 
 
 def class_name(obj: Any) -> str:

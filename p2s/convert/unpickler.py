@@ -366,7 +366,7 @@ class _Dispatch(dict):
     """The opcode table; an unknown opcode is an UnpicklingError, as in the C unpickler."""
 
     def __missing__(self, code: int) -> Any:
-        raise pickle.UnpicklingError(f"invalid load key, {bytes([code])!r}.")
+        raise pickle.UnpicklingError(f"invalid load key, {chr(code)!r}.")
 
 
 class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 - the Python one: BUILD can be checked

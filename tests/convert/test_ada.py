@@ -435,6 +435,11 @@ def test_storage_bytes_are_loaded_weights_only(tmp_path):
     assert not marker.exists()
 
 
+def test_garbage_names_its_first_bad_byte():
+    with pytest.raises(P2SError, match=r"not a readable pickle \(UnpicklingError: invalid load key, '<'\.\)"):
+        restricted_load(io.BytesIO(b"<!DOCTYPE html><html>404</html>"))
+
+
 def test_persistent_ids_are_refused():
     with pytest.raises(P2SError, match="not a readable pickle"):
         restricted_load(io.BytesIO(b"\x80\x02X\x01\x00\x00\x00xQ."))
@@ -527,22 +532,29 @@ def test_cli_writes_the_output(ada_pkl, tmp_path):
     assert direct.exit_code == 0, direct.output
 
 
-@pytest.mark.parametrize("case", ["missing", "evil", "folder", "torch file"])
+@pytest.mark.parametrize("case", ["missing", "evil", "folder", "torch file", "truncated torch file",
+                                  "legacy torch file"])
 def test_cli_errors_are_one_line_exit_2(tmp_path, case):
     src = tmp_path / "nope.pkl"
     if case == "evil":
         write(src, proto0_call("os", "system", f"touch {tmp_path / 'MARKER'}"))
     elif case == "folder":
         src.mkdir()
-    elif case == "torch file":
-        torch.save({"g_ema": {}}, src)
+    elif case in ("torch file", "truncated torch file"):
+        torch.save({"g_ema": {"w": torch.zeros(64)}}, src)
+        if case == "truncated torch file":
+            src.write_bytes(src.read_bytes()[:300])
+    elif case == "legacy torch file":
+        torch.save({"g_ema": {}}, src, _use_new_zipfile_serialization=False)
     result = CliRunner().invoke(cli(), ["convert", "ada-pkl", str(src), str(tmp_path / "o.pt")])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.output
     expected = {"missing": "not found", "evil": "refused to unpickle os.system", "folder": "is a folder, not a file",
-                "torch file": "is a PyTorch checkpoint (zip), not an NVlabs .pkl"}[case]
+                "torch file": "is a PyTorch checkpoint (zip), not an NVlabs .pkl",
+                "truncated torch file": "is a damaged zip archive (a PyTorch checkpoint cut short?), not an NVlabs",
+                "legacy torch file": "is a PyTorch checkpoint in the legacy (non-zip) format, not an NVlabs .pkl"}[case]
     assert expected in errors[0], errors[0]
     assert not (tmp_path / "o.pt").exists() and not (tmp_path / "MARKER").exists()
 

@@ -127,6 +127,10 @@ def edit(
     vector = None
     if direction is not None:
         vector = load_direction(direction, translator.num_ws, translator.model.decoder.w_dim, directions_file)
+        if directions_file is not None:
+            from p2s.editing.ganspace import warn_if_other_mapping
+
+            warn_if_other_mapping(directions_file, translator.model)
         if rows is not None:
             bad = [i for i in rows if not 0 <= i < translator.num_ws]
             if bad:
@@ -172,6 +176,15 @@ def _generator_options(items: Optional[list[str]]) -> dict:
     return options
 
 
+def _fingerprint(generator) -> dict:
+    """The mapping network's fingerprint for the ``.npz``, so an edit with another
+    generator's directions is warned about."""
+    from p2s.editing.ganspace import MAPPING_KEY, mapping_fingerprint
+
+    fingerprint = mapping_fingerprint(generator)
+    return {MAPPING_KEY: fingerprint} if fingerprint else {}
+
+
 @directions_app.command("ganspace")
 @user_errors
 def ganspace(
@@ -209,7 +222,7 @@ def ganspace(
     net = generator_from_checkpoint(checkpoint) if checkpoint else generator_from_weights(generator, **options)
     net = net.to(target)
     space = ganspace_directions(net, n_samples=samples, n_components=components, seed=seed)
-    save_ganspace(output, space, n_samples=samples, seed=seed)
+    save_ganspace(output, space, n_samples=samples, seed=seed, **_fingerprint(net))
     top = ", ".join(f"{s:.3g}" for s in space.stds[:3].tolist())
     err_console.print(
         f"wrote {len(space.components)} components of {space.components.shape[1]}-d W to "

@@ -9,6 +9,8 @@ as an editing direction is scaled by its standard deviation (``ganspace:K``).
 
 from __future__ import annotations
 
+import hashlib
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,11 +20,13 @@ from torch import nn
 
 from p2s.generators.base import BaseGenerator
 from p2s.utils.atomic import write_atomically
-from p2s.utils.errors import P2SError
+from p2s.utils.errors import P2SError, P2SWarning
 from p2s.utils.weights import why_not_a_file
 
 #: keys of a GANSpace ``.npz`` (extra keys, e.g. ``n_samples`` and ``seed``, are allowed)
 NPZ_KEYS = ("components", "stds", "mean")
+#: the ``.npz`` key of the mapping network's fingerprint (files of p2s 0.1 may lack it)
+MAPPING_KEY = "mapping_sha256"
 
 
 class GanSpace(NamedTuple):
@@ -90,8 +94,35 @@ def ganspace_directions(
     return GanSpace(components.float(), stds.float(), mean.float())
 
 
-def save_ganspace(path: str | Path, space: GanSpace, **extra: int | float) -> Path:
-    """Write ``components``, ``stds`` and ``mean`` (plus ``extra`` scalars) to ``.npz``, atomically."""
+def mapping_fingerprint(model: BaseGenerator | nn.Module) -> str | None:
+    """sha256 of the mapping network's weights (``style.*``), all GANSpace depends on:
+    FFHQ and AFHQ generators share the W size, so only this tells their directions
+    apart.  None for a generator without a ``style`` mapping."""
+    generator = _generator_of(model)
+    digest, found = hashlib.sha256(), False
+    for name, tensor in sorted(generator.state_dict().items()):
+        if name.startswith("style."):
+            found = True
+            digest.update(name.encode())
+            digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest() if found else None
+
+
+def warn_if_other_mapping(directions_file: str | Path, model: BaseGenerator | nn.Module) -> None:
+    """A ``P2SWarning`` when ``directions_file`` was computed from another mapping network
+    than ``model``'s (its directions would not mean what they did); files without a
+    fingerprint pass."""
+    with np.load(directions_file, allow_pickle=False) as archive:
+        recorded = str(archive[MAPPING_KEY]) if MAPPING_KEY in archive.files else None
+    if recorded is not None and recorded != mapping_fingerprint(model):
+        warnings.warn(f"directions file '{directions_file}' was computed from another generator (its mapping "
+                      "network differs from this checkpoint's): recompute it with 'p2s directions ganspace "
+                      "--checkpoint' of this model", P2SWarning, stacklevel=2)
+
+
+def save_ganspace(path: str | Path, space: GanSpace, **extra: int | float | str) -> Path:
+    """Write ``components``, ``stds`` and ``mean`` (plus ``extra`` scalars or strings,
+    e.g. ``mapping_sha256``) to ``.npz``, atomically."""
     path = Path(path)
     arrays = {key: getattr(space, key).detach().cpu().numpy().astype("float32") for key in NPZ_KEYS}
     arrays.update({key: np.asarray(value) for key, value in extra.items()})

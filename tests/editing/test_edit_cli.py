@@ -86,6 +86,20 @@ def test_ganspace_file_and_named_direction(tiny, run, ckpt, faces, ganspace_npz,
                  "--directions-file", ganspace_npz, "--strength", "-2", "--output", out, "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert (out / "b_edit.png").is_file()
+    assert "warning" not in result.output
+
+
+def test_directions_of_another_generator_are_warned_about(run, ckpt, faces, ganspace_npz, tmp_path):
+    """Every FFHQ and AFHQ generator has a 512-d W: the mapping network's fingerprint,
+    recorded in the .npz, is what tells their directions apart."""
+    from p2s.editing.ganspace import MAPPING_KEY, mapping_fingerprint, generator_from_checkpoint
+
+    with np.load(ganspace_npz) as archive:
+        assert str(archive[MAPPING_KEY]) == mapping_fingerprint(generator_from_checkpoint(ckpt("inversion")))
+    result = run("edit", "--checkpoint", ckpt("noisy"), "--input", faces / "b.jpg", "--direction", "ganspace:2",
+                 "--directions-file", ganspace_npz, "--output", tmp_path / "other", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert f"warning: directions file '{ganspace_npz}' was computed from another generator" in flat(result.output)
 
 
 def test_ganspace_from_generator_weights(run, tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,7 +26,7 @@ from p2s.datasets.folders import IMAGE_SUFFIXES
 from p2s.datasets.transforms.official import tensors_to_uint8
 from p2s.tasks.base import SourceImageError
 from p2s.utils.atomic import TMP_SUFFIX, write_atomically
-from p2s.utils.errors import P2SError
+from p2s.utils.errors import P2SError, P2SWarning
 
 
 
@@ -90,8 +91,10 @@ def make_output_folder(path: str | Path, option: str = "--output") -> Path:
 def refuse_overwriting_inputs(inputs: Sequence[str | Path], outputs: Iterable[Path]) -> None:
     """Refuse, before anything is written, an output that would replace one of the
     inputs (``--output`` the input folder): the input would be lost; and an output
-    path where a folder stands, which would stop the run halfway."""
+    path where a folder stands, which would stop the run halfway.  Outputs of an
+    earlier run that will be replaced are named in one warning line."""
     sources = {Path(p).resolve(): Path(p) for p in inputs}
+    replaced = []
     for out in outputs:
         source = sources.get(Path(out).resolve())
         if source is not None:
@@ -100,6 +103,30 @@ def refuse_overwriting_inputs(inputs: Sequence[str | Path], outputs: Iterable[Pa
             )
         if Path(out).is_dir():
             raise P2SError(f"output {out} is a folder; move it away or give another --output folder")
+        if Path(out).is_file():
+            replaced.append(Path(out))
+    if replaced:
+        warnings.warn(f"{_count_files(replaced)} of an earlier run will be replaced in {replaced[0].parent}", P2SWarning,
+                      stacklevel=2)
+
+
+def _count_files(paths: Sequence[Path], shown: int = 3) -> str:
+    names = ", ".join(p.name for p in paths[:shown]) + (", ..." if len(paths) > shown else "")
+    return f"{len(paths)} file(s) ({names})"
+
+
+def warn_stale_outputs(output: Path, inputs: Sequence[Path], planned: Sequence[Path], images: bool) -> None:
+    """Files of an earlier run that this one leaves in place but no longer match its
+    images (``latents/<stem>.npy`` written without ``--save-latents``, ``_mix<k>`` beyond
+    this run's ``--mix``): say so in one warning line."""
+    if not images:
+        return
+    keep = set(planned)
+    stale = [found for p in inputs for found in [output / "latents" / f"{p.stem}.npy", *output.glob(f"{p.stem}_mix*.png")]
+             if found not in keep and found.is_file()]
+    if stale:
+        warnings.warn(f"{_count_files(stale)} in {output} are an earlier run's and no longer match the new images "
+                      "(remove them, or give another --output folder)", P2SWarning, stacklevel=2)
 
 
 def list_inputs(path: str | Path) -> list[Path]:
@@ -319,6 +346,7 @@ def translate_files(
     if save_latents or latents_only:
         planned += [output / "latents" / f"{p.stem}.npy" for p in inputs]
     refuse_overwriting_inputs(inputs, planned)
+    warn_stale_outputs(output, inputs, planned, images=bool(names))
     report = TranslateReport()
     rng = np.random.RandomState(mix.seed) if mix else None
 

@@ -205,3 +205,18 @@ def test_a_mixing_seed_numpy_cannot_take_is_refused_up_front(tmp_path):
     with pytest.raises(P2SError, match=r"^mixing seed must be between 0 and 2\*\*32 - 1, got 5000000000$"):
         run_demo(tmp_path / "demo", n=1, seed=5_000_000_000, mix=1)
     assert not (tmp_path / "demo").exists()
+
+
+def test_a_rerun_into_the_same_folder_names_what_it_replaces_and_what_no_longer_matches(tiny, ckpt, inputs, tmp_path):
+    """An image from one model next to the codes (or mixes) of another is a mismatched pair."""
+    out, face = tmp_path / "out", inputs[0]
+    first = tiny.invoke("translate", "--checkpoint", ckpt("inversion"), "--input", face, "--output", out,
+                        "--device", "cpu", "--save-latents", "--mix", "2")
+    assert first.exit_code == 0 and "warning" not in first.output, first.output
+    again = tiny.invoke("translate", "--checkpoint", ckpt("noisy"), "--input", face, "--output", out,
+                        "--device", "cpu", "--mix", "1")
+    assert again.exit_code == 0, again.output
+    text = " ".join(again.output.split())
+    assert f"warning: 2 file(s) ({face.stem}.png, {face.stem}_mix0.png) of an earlier run will be replaced in {out}" in text
+    assert (f"warning: 2 file(s) ({face.stem}.npy, {face.stem}_mix1.png) in {out} are an earlier run's and no longer "
+            "match the new images") in text

@@ -146,6 +146,26 @@ def check_types(cfg) -> None:
     visit(cfg.to_dict(), "")
 
 
+def check_own_hooks(cfg) -> None:
+    """Build p2s's own custom hooks once before the Runner (their constructors only check
+    and keep options): a bad option is then the first line printed, not one after
+    MMEngine's set-up log.  Plugins' hooks are left to the Runner."""
+    from p2s.registry import HOOKS
+    from p2s.utils.build import check_arguments
+
+    for index, hook in enumerate(cfg.get("custom_hooks") or []):
+        kind = hook.get("type") if isinstance(hook, dict) else None
+        cls = HOOKS.module_dict.get(kind) if isinstance(kind, str) else None
+        if cls is None or not cls.__module__.startswith("p2s."):
+            continue
+        options = {k: v for k, v in hook.items() if k not in ("type", "priority")}  # priority is the Runner's
+        check_arguments(cls, options, f"custom_hooks[{index}]: hook")
+        try:
+            cls(**copy.deepcopy(options))
+        except (TypeError, ValueError) as err:
+            raise P2SError(f"custom_hooks[{index}]: {err}") from None
+
+
 def _clean(message: str) -> str:
     """Drop MMEngine's "class `X` in path.py: " prefixes from re-raised build errors, and
     name the hook of its "... in <module.Hook object at 0x...>" suffix by its class."""
@@ -219,6 +239,7 @@ def train(
     if seed is not None:
         cfg.randomness = dict(cfg.get("randomness") or {}, seed=seed)
     check_types(cfg)
+    check_own_hooks(cfg)
     check_save_best(cfg)
     cfg.launcher = launcher.value
     if launcher is Launcher.pytorch and not torch.cuda.is_available():

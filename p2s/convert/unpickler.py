@@ -302,13 +302,30 @@ def numpy_scalar(dtype: Any, data: Any = None) -> Any:
     return np.frombuffer(bytes(data), dtype=dtype)[0]
 
 
+class NdarrayName:
+    """What the name ``numpy.ndarray`` stands for in a file: an argument of ``_reconstruct``.
+
+    numpy's pickles never call the class; a file that does (``REDUCE``) would get an
+    array of any shape it asks for, its memory allocated before anything checks it.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        raise P2SError(
+            "refused to call numpy.ndarray (pickle REDUCE): arrays are read only through "
+            "numpy's own reconstructors, whose data must match their shape"
+        )
+
+
+NDARRAY = NdarrayName()
+
+
 def numpy_reconstruct(cls: Any, shape: Any = (0,), dtype_code: Any = b"b") -> np.ndarray:
     """The empty array numpy's ``_reconstruct`` makes; ``BUILD`` then fills it.
 
     The dtype inside the ``BUILD`` state comes through :func:`numpy_dtype`, so object
-    arrays are refused there.
+    arrays are refused there, and numpy checks that the state's bytes match its shape.
     """
-    if cls is not np.ndarray:
+    if cls is not NDARRAY:
         raise P2SError(f"refused numpy _reconstruct of {cls!r}: only numpy.ndarray is read")
     return np.ndarray.__new__(np.ndarray, (0,), np.uint8)
 
@@ -343,7 +360,7 @@ SAFE_GLOBALS: dict[tuple[str, str], Any] = {
     ("builtins", "frozenset"): frozenset,
     ("_codecs", "encode"): codecs_encode,
     ("numpy", "dtype"): numpy_dtype,
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): NDARRAY,
     ("numpy.core.multiarray", "scalar"): numpy_scalar,
     ("numpy._core.multiarray", "scalar"): numpy_scalar,
     ("numpy.core.multiarray", "_reconstruct"): numpy_reconstruct,

@@ -494,6 +494,20 @@ def test_build_on_anything_but_stubs_and_arrays_is_refused(target, state, refuse
     assert stub_class("training.networks", "Generator").attrs is Stub.attrs
 
 
+def test_arrays_cannot_ask_for_memory_their_file_does_not_hold():
+    """``numpy.ndarray((10**10,))`` by REDUCE is refused before any allocation; an array
+    whose BUILD state claims a larger shape than its bytes is refused by numpy's check."""
+    called = b"\x80\x02cnumpy\nndarray\n(J\x00\xe4\x0bT\x85tR."  # ndarray((1410065408,))
+    with pytest.raises(P2SError, match=r"refused to call numpy\.ndarray \(pickle REDUCE\)") as err:
+        restricted_load(io.BytesIO(called))
+    assert_one_line(err)
+    claimed = pickle.dumps(np.zeros(2, dtype="f4"), protocol=2).replace(b"K\x02\x85", b"J\x00\xe4\x0bT\x85")
+    assert claimed != pickle.dumps(np.zeros(2, dtype="f4"), protocol=2)
+    with pytest.raises(P2SError, match="size") as err:
+        restricted_load(io.BytesIO(claimed))
+    assert_one_line(err)
+
+
 def test_numpy_arrays_keep_their_byte_order():
     """A dtype is a fresh copy that BUILD may set: '>f4' data is not read as '<f4'."""
     data = {"big": np.array([1.5, -2.0], dtype=">f4"), "little": np.arange(3, dtype="<i8")}

@@ -360,23 +360,35 @@ def check_save_best(cfg) -> None:
 
 def val_metric_names(cfg) -> list[str] | None:
     """The keys validation logs, made as they are at run time: ``LossMetric`` prefixes
-    each term ``PSP.val_step`` returns, the total ``loss`` and each configured loss's
-    ``loss_name``.  None when the config alone cannot tell (another metric or model)."""
+    each term the model's ``val_step`` returns, as its class's ``val_terms`` declares
+    them.  None when the config alone cannot tell (another metric, or a model whose
+    ``val_step`` comes without a ``val_terms``)."""
     from p2s.evaluation import LossMetric
-    from p2s.models.psp import PSP
     from p2s.registry import METRICS, MODELS
 
     evaluator, model = cfg.get("val_evaluator"), cfg.get("model")
-    if not isinstance(evaluator, dict) or not isinstance(model, dict) or not isinstance(model.get("losses"), dict):
+    if not isinstance(evaluator, dict) or not isinstance(model, dict):
         return None
-    metric, model_class = _class_of(METRICS, evaluator), _class_of(MODELS, model)
-    if metric is not LossMetric or not isinstance(model_class, type) or model_class.val_step is not PSP.val_step:
+    if _class_of(METRICS, evaluator) is not LossMetric:
         return None
-    names = [_loss_name(loss) for loss in model["losses"].values()]
-    if None in names:
+    terms = declared_val_terms(_class_of(MODELS, model), model)
+    if terms is None:
         return None
     prefix = evaluator.get("prefix") or LossMetric.default_prefix
-    return [f"{prefix}/{name}" for name in ["loss", *names]]
+    return [f"{prefix}/{name}" for name in terms]
+
+
+def declared_val_terms(model_class, model_cfg: dict) -> list[str] | None:
+    """``model_class.val_terms(model_cfg)``, trusted only from the class that defines
+    ``val_step`` or one of its subclasses: a subclass that overrides ``val_step``
+    without ``val_terms`` logs something nobody declared."""
+    if not isinstance(model_class, type):
+        return None
+    owner = next((c for c in model_class.__mro__ if "val_step" in vars(c)), None)
+    declares = [c for c in model_class.__mro__ if "val_terms" in vars(c)]
+    if owner is None or not declares or not issubclass(declares[0], owner):
+        return None
+    return model_class.val_terms(model_cfg)
 
 
 def _class_of(registry, node):
@@ -385,20 +397,6 @@ def _class_of(registry, node):
 
     kind = node.get("type") if isinstance(node, dict) else None
     return registered_class(registry, kind) if isinstance(kind, str) else kind
-
-
-def _loss_name(loss) -> str | None:
-    """The ``loss_name`` a loss config logs under: its own, or its class's default."""
-    import inspect
-
-    from p2s.registry import LOSSES
-
-    if isinstance(loss, dict) and isinstance(loss.get("loss_name"), str):
-        return loss["loss_name"]
-    cls = _class_of(LOSSES, loss)
-    parameter = inspect.signature(cls).parameters.get("loss_name") if callable(cls) else None
-    default = getattr(parameter, "default", None)
-    return default if isinstance(default, str) else None
 
 
 def check_resumable(work_dir: Path) -> str | None:

@@ -160,3 +160,20 @@ class BaseLoss(nn.Module, metaclass=ABCMeta):
 
     def extra_repr(self) -> str:
         return f"loss_name={self.loss_name!r}, loss_weight={self.loss_weight}"
+
+
+def configured_loss_name(loss: Any) -> str | None:
+    """The ``loss_name`` a loss config logs under: its own, or its class's default
+    (None when the config alone cannot tell)."""
+    import inspect
+
+    from p2s.registry import LOSSES
+    from p2s.utils.build import registered_class
+
+    if isinstance(loss, dict) and isinstance(loss.get("loss_name"), str):
+        return loss["loss_name"]
+    kind = loss.get("type") if isinstance(loss, dict) else None
+    cls = registered_class(LOSSES, kind) if isinstance(kind, str) else kind
+    parameter = inspect.signature(cls).parameters.get("loss_name") if callable(cls) else None
+    default = getattr(parameter, "default", None)
+    return default if isinstance(default, str) else None

@@ -11,7 +11,7 @@ from torch import nn
 
 from p2s.encoders.base import BaseEncoder
 from p2s.generators.base import BaseGenerator
-from p2s.losses.base import BaseLoss
+from p2s.losses.base import BaseLoss, configured_loss_name
 from p2s.registry import ENCODERS, GENERATORS, LOSSES, MODELS
 from p2s.utils.build import build
 from p2s.utils.errors import P2SError
@@ -208,6 +208,17 @@ class PSP(BaseModel):
         return [dict(losses=values, batch_size=len(data["inputs"]))]
 
     test_step = val_step
+
+    @classmethod
+    def val_terms(cls, model_cfg: dict) -> list[str] | None:
+        """The keys :meth:`val_step` returns for a model config (the total ``loss`` and each
+        loss's ``loss_name``), so ``save_best`` is checked before training starts; None
+        when a loss's name cannot be told from the config."""
+        losses = model_cfg.get("losses")
+        if not isinstance(losses, dict):
+            return None
+        names = [configured_loss_name(loss) for loss in losses.values()]
+        return None if None in names else ["loss", *names]
 
     def forward(self, inputs: torch.Tensor, data_samples=None, mode: str = "tensor"):
         """MMEngine entry point: ``loss`` returns the loss terms, ``tensor`` images,

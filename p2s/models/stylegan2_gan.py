@@ -271,6 +271,11 @@ class StyleGAN2GAN(BaseModel):
 
     test_step = val_step
 
+    @classmethod
+    def val_terms(cls, model_cfg: dict) -> list[str]:
+        """The keys :meth:`val_step` returns (whatever the config), for the ``save_best`` check."""
+        return ["score_real", "score_fake", "colour_gap"]
+
     def forward(self, inputs: torch.Tensor, data_samples=None, mode: str = "tensor"):
         """``tensor``/``predict``: ``g_ema`` images for latents ``inputs`` ``[N, w_dim]`` (or
         for N random latents when ``inputs`` is a batch of images)."""

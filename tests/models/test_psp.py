@@ -108,3 +108,13 @@ def test_style_mix_keeps_unmixed_rows():
 def test_mismatched_encoder_is_refused():
     with pytest.raises(P2SError, match="generator takes"):
         build(MODELS, dict(type="PSP", encoder=dict(type="GradualStyleEncoder", backbone=BACKBONE, num_ws=5), generator=GEN))
+
+
+def test_val_step_returns_the_terms_val_terms_declares():
+    """``p2s train`` checks ``save_best`` against ``val_terms`` before training starts."""
+    losses = dict(l2=dict(type="L2Loss"), reg=dict(type="WNormLoss", loss_weight=0.1, loss_name="loss_reg"))
+    model = tiny(losses=losses, pooled_size=16)
+    images = torch.rand(2, 3, 16, 16) * 2 - 1
+    (out,) = model.val_step(dict(inputs=images, data_samples=dict(target=images)))
+    assert sorted(out["losses"]) == sorted(PSP.val_terms(dict(losses=losses))) == ["loss", "loss_l2", "loss_reg"]
+    assert PSP.val_terms(dict(losses=dict(l2=dict(type="L2Loss"), odd=dict(type=object)))) is None

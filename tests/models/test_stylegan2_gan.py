@@ -81,6 +81,7 @@ def test_validation_samples_and_forward():
     real = torch.rand(2, 3, 16, 16) * 2 - 1
     (out,) = model.val_step(dict(inputs=real))
     assert set(out["losses"]) == {"score_real", "score_fake", "colour_gap"} and out["batch_size"] == 2
+    assert sorted(out["losses"]) == sorted(StyleGAN2GAN.val_terms({}))  # what the save_best check reads
     first = model.last_visuals["output"]
     model.val_step(dict(inputs=real))
     torch.testing.assert_close(model.last_visuals["output"], first)  # fixed latents, const noise

@@ -11,6 +11,7 @@ from mmengine.config import Config
 from typer.testing import CliRunner
 
 from p2s.cli.main import app
+from p2s.utils.errors import P2SError
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs" / "psp").glob("*.py")) + sorted((ROOT / "plugins").glob("*/configs/*.py"))
@@ -221,6 +222,42 @@ def test_save_best_accepts_every_metric_validation_logs(save_best):
     cfg.merge_from_dict({"model.losses.lpips.loss_name": "loss_perceptual"})
     cfg.default_hooks.checkpoint.save_best = save_best
     check_save_best(cfg)
+
+
+def test_save_best_of_a_gan_config_is_checked_against_its_val_terms():
+    from p2s.cli.train import check_save_best
+
+    cfg = Config.fromfile(str(ROOT / "configs" / "stylegan2" / "synthfaces_64.py"))
+    cfg.default_hooks.checkpoint.save_best = "val/score_fake"
+    check_save_best(cfg)
+    cfg.default_hooks.checkpoint.save_best = "val/fid"
+    with pytest.raises(P2SError, match="'val/fid' is not a metric validation logs; use one of val/score_real, "
+                                       "val/score_fake, val/colour_gap,"):
+        check_save_best(cfg)
+
+
+def test_val_terms_are_trusted_only_from_the_class_of_val_step():
+    """A subclass that overrides ``val_step`` but not ``val_terms`` is not checked."""
+    from p2s.cli.train import declared_val_terms
+    from p2s.models import PSP
+
+    class OwnValidation(PSP):
+        def val_step(self, data):
+            return []
+
+    class OwnBoth(OwnValidation):
+        @classmethod
+        def val_terms(cls, model_cfg):
+            return ["mine"]
+
+    class Inherits(PSP):
+        pass
+
+    cfg = dict(losses=dict(l2=dict(type="L2Loss")))
+    assert declared_val_terms(OwnValidation, cfg) is None
+    assert declared_val_terms(OwnBoth, cfg) == ["mine"]
+    assert declared_val_terms(Inherits, cfg) == ["loss", "loss_l2"]
+    assert declared_val_terms(None, cfg) is None
 
 
 def test_a_hook_error_names_the_hook_not_its_address():

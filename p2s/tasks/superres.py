@@ -28,6 +28,7 @@ class SuperResolution(TaskAdapter):
 
     name = "superres"
     official_dataset_types = ("celebs_super_resolution",)
+    loss_weights = {"l2": 1.0, "lpips": 0.8, "id": 0.1, "w_norm": 0.005}
 
     def __init__(self, resize_factor: int = 16, train_factors: tuple[int, ...] = SUPERRES_FACTORS,
                  image_size: int = SOURCE_SIZE) -> None:

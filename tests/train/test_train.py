@@ -23,7 +23,8 @@ PAPER_WEIGHTS = {
     "inpainting": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1},
     "colorization": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1},
     "restyle": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1},
-    "superres": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1},
+    # the official README's command adds --w_norm_lambda=0.005 (the released file's opts too)
+    "superres": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1, "loss_w_norm": 0.005},
     "frontalization": {"loss_id": 1.0, "loss_l2": 0.001, "loss_l2_crop": 0.01, "loss_lpips": 0.08,
                        "loss_lpips_crop": 0.8, "loss_w_norm": 0.005},
     "sketch2face": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_w_norm": 0.005},

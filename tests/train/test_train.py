@@ -19,7 +19,8 @@ CONFIGS = sorted((ROOT / "configs" / "psp").glob("*.py")) + sorted((ROOT / "plug
 #: the paper's loss weights (Appendix A) each shipped config must use
 PAPER_WEIGHTS = {
     "inversion": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1},
-    "toonify": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1},
+    # the official README's Toonify section: inversion with id 0.1 -> 1 and w-norm 0.025
+    "toonify": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 1.0, "loss_w_norm": 0.025},
     "inpainting": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1},
     "colorization": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1},
     "restyle": {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_id": 0.1},
@@ -62,6 +63,13 @@ def test_config_uses_paper_weights(config):
     else:
         assert weights == PAPER_WEIGHTS[task]
     assert cfg.task == cfg.train_dataloader.dataset.task == cfg.val_dataloader.dataset.task
+
+
+def test_toonify_trains_for_the_official_6000_iterations():
+    """The official README (Toonify): best results after about 6000 iterations (--max_steps),
+    not the inversion schedule's 500,000."""
+    cfg = Config.fromfile(str(ROOT / "configs" / "psp" / "psp_irse50_toonify_ffhq-1024.py"))
+    assert cfg.train_cfg.max_iters == 6000
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)

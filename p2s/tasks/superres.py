@@ -28,6 +28,8 @@ class SuperResolution(TaskAdapter):
 
     name = "superres"
     official_dataset_types = ("celebs_super_resolution",)
+    #: the official SuperResTransforms flip neither the target nor the source
+    flip = "none"
     loss_weights = {"l2": 1.0, "lpips": 0.8, "id": 0.1, "w_norm": 0.005}
 
     def __init__(self, resize_factor: int = 16, train_factors: tuple[int, ...] = SUPERRES_FACTORS,

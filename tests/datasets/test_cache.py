@@ -55,7 +55,7 @@ def test_cached_folder_gives_the_same_samples_at_the_task_size(faces, tmp_path):
     with Image.open(files[1]) as image:
         assert (image.size, image.mode) == ((64, 64), "RGB")
     original, cached = build(DATASETS, cfg), build(DATASETS, cached_cfg)
-    for key in [(0, 0), (3, 11), (5, 2)]:  # train draws (flip, degradation factor) included
+    for key in [(0, 0), (3, 11), (5, 2)]:  # train draws (the degradation factor) included
         a, b = original[key], cached[key]
         assert torch.equal(a["inputs"], b["inputs"]) and torch.equal(a["data_samples"]["target"],
                                                                      b["data_samples"]["target"])

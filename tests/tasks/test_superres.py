@@ -1,11 +1,14 @@
-"""SuperResolution refuses, when it is built, a factor its image size cannot be degraded by."""
+"""SuperResolution refuses, when it is built, a factor its image size cannot be degraded by,
+and trains without flips, as the official transforms."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+from p2s.datasets.transforms.official import normalize, to_tensor
 from p2s.tasks import SuperResolution
 from p2s.utils.errors import P2SError
 
@@ -42,3 +45,14 @@ def test_translate_refuses_such_a_factor_in_one_line(tiny, tmp_path):
                          "--output", out, "--device", "cpu", "--resize-factor", "32")
     assert tiny.one_line_error(result).startswith("error: resize_factor 32 does not fit task image_size 48")
     assert not out.exists()
+
+
+def test_training_never_flips_the_target_as_the_official_transforms():
+    """The official SuperResTransforms have no RandomHorizontalFlip (the task inherited
+    the inversion's joint flip, so half the training faces were mirrored)."""
+    face = Image.fromarray(np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    task = SuperResolution(image_size=32, resize_factor=1, train_factors=(1,))
+    want = normalize(to_tensor(face))
+    for seed in range(16):
+        _, target = task.training_sample(face, None, np.random.default_rng(seed), train=True)
+        assert torch.equal(target, want), seed

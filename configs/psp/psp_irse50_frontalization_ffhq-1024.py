@@ -1,5 +1,5 @@
 # Face frontalization (paper Appendix A): id 1; l2 0.01 / lpips 0.8 inside the face crop,
-# 0.001 / 0.08 on the whole image; w-norm 0.005; the target is randomly flipped.
+# 0.001 / 0.08 on the whole image; w-norm 0.005; source and target are each randomly flipped.
 _base_ = ['../_base_/models/psp_irse50_ffhq-1024.py', '../_base_/datasets/folder.py',
           '../_base_/schedules/ranger_500k.py', '../_base_/default_runtime.py']
 

@@ -49,7 +49,8 @@ class TaskAdapter:
     official_dataset_types: ClassVar[tuple[str, ...]] = ()
     #: value range of the encoder input, for visualisation (sketches and label maps: 0..1)
     source_value_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
-    #: training flips: "joint" (source and target together), "target" (target only), "none"
+    #: training flips: "joint" (source and target together), "independent" (a given source
+    #: and the target, each its own draw, as pSp's frontalization), "target" (target only), "none"
     flip: ClassVar[str] = "joint"
     #: the paper's loss weights for this task (Appendix A); configs must use the same
     loss_weights: ClassVar[dict[str, float]] = {"l2": 1.0, "lpips": 0.8, "id": 0.1}
@@ -140,6 +141,8 @@ class TaskAdapter:
 
     def _flip(self, target, source, rng):
         """Random horizontal flip, the paper's only augmentation."""
+        if self.flip == "independent" and source is not None:
+            return self._flip(target, None, rng)[0], self._flip(source, None, rng)[0]
         joint = self.flip == "joint" and source is not None
         flip = A.Compose([A.HorizontalFlip(p=0.5)], additional_targets={"source": "image"} if joint else None)
         flip.set_random_seed(int(rng.integers(2**31)))

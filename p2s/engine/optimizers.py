@@ -42,7 +42,9 @@ class Ranger(Optimizer):
         k: Lookahead period: fast steps between two slow-weight updates.
         betas: RAdam's coefficients for the running averages of the gradient and of
             its square.
-        eps: added to the denominator for numerical stability.
+        eps: added to the denominator for numerical stability.  pSp trains with
+            ``Ranger(params, lr=...)``, i.e. with its training/ranger.py default 6.1e-5
+            (that file's changelog comment says 1e-5; the code is what ran).
         weight_decay: L2 penalty added to the gradient (``torch.optim.RAdam``
             semantics), or decoupled when ``decoupled_weight_decay``.
         use_gc: centralize gradients of tensors with ``ndim > 1`` before the step.
@@ -63,7 +65,7 @@ class Ranger(Optimizer):
         alpha: float = 0.5,
         k: int = 6,
         betas: tuple[float, float] = (0.95, 0.999),
-        eps: float = 1e-5,
+        eps: float = 6.1e-5,
         weight_decay: float = 0.0,
         use_gc: bool = True,
         decoupled_weight_decay: bool = False,

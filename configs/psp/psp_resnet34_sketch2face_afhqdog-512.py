@@ -5,7 +5,11 @@ _base_ = ['../_base_/datasets/paired.py', '../_base_/schedules/ranger_500k.py',
 task = dict(type='Sketch2Face')
 model = dict(
     type='PSP',
-    encoder=dict(type='GradualStyleEncoder', backbone=dict(type='ResNet34Backbone', in_channels=1)),
+    # the backbone starts from torchvision's ImageNet ResNet-34, as the authors' non-face
+    # encoders (ReStyle's ResNetBackboneEncoder); the face configs start from model_ir_se50.pth
+    encoder=dict(type='GradualStyleEncoder',
+                 backbone=dict(type='ResNet34Backbone', in_channels=1,
+                               weights='pretrained_models/resnet34-b627a593.pth')),
     generator=dict(type='StyleGAN2Generator', resolution=512, w_dim=512, n_mlp=8, channel_multiplier=2,
                    weights='pretrained_models/afhqdog.pt'),
     start_from_latent_avg=True,

@@ -93,7 +93,7 @@ def edit(
     require_checkpoint(checkpoint)  # before seconds of imports
     from p2s.apis.files import (
         check_output_folder, default_io_workers, list_inputs, make_output_folder, refuse_overwriting_inputs,
-        removed_when_empty,
+        removed_when_empty, warn_replaced,
     )
     from p2s.apis.translator import Translator
     from p2s.editing.directions import check_strength, load_direction
@@ -120,7 +120,8 @@ def edit(
     inputs = list_inputs(input)
     suffixes = (["_strip" if values is not None else "_edit"] if direction is not None else []) + (
         ["_patched"] if patch is not None else [])
-    refuse_overwriting_inputs(inputs, (output / f"{p.stem}{suffix}.png" for p in inputs for suffix in suffixes))
+    replaced = refuse_overwriting_inputs(
+        inputs, (output / f"{p.stem}{suffix}.png" for p in inputs for suffix in suffixes), warn=False)
     translator = Translator.from_checkpoint(checkpoint, device=device, resize_outputs=resize_outputs)
     if patch is not None:  # before the direction pass writes anything
         translator.task.require_rgb_sources("--patch")
@@ -135,6 +136,7 @@ def edit(
             bad = [i for i in rows if not 0 <= i < translator.num_ws]
             if bad:
                 raise P2SError(f"--layers {bad} are outside 0..{translator.num_ws - 1}")
+    warn_replaced(replaced)  # only now: a refused run replaces nothing
     with removed_when_empty(output):  # every input failed: no empty folders left
         make_output_folder(output)
 

@@ -182,14 +182,17 @@ def interpolate(
 ) -> None:
     """Interpolate linearly in W+ between two encoded images."""
     require_checkpoint(checkpoint)
-    from p2s.apis.files import check_output_folder, make_output_folder, refuse_overwriting_inputs, save_png
+    from p2s.apis.files import (
+        check_output_folder, make_output_folder, refuse_overwriting_inputs, save_png, warn_replaced,
+    )
 
     check_output_folder(output)  # before any work
     names = [f"frame_{k:03d}.png" for k in range(steps)] + ["strip.png"]
-    refuse_overwriting_inputs([image_a, image_b], (output / name for name in names))
+    replaced = refuse_overwriting_inputs([image_a, image_b], (output / name for name in names), warn=False)
     translator = _translator(checkpoint, device, resize_outputs, False)
     sources = [translator.task.prepare_source(translator.task.load_source(p)) for p in (image_a, image_b)]
     frames = translator.interpolate(sources[0], sources[1], steps).to_uint8()
+    warn_replaced(replaced)  # only now: a refused run replaces nothing
     make_output_folder(output)
     for k, frame in enumerate(frames):
         save_png(frame, output / f"frame_{k:03d}.png")

@@ -570,6 +570,25 @@ def test_output_into_the_input_folder_never_replaces_an_input(tiny, ckpt, tmp_pa
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
+@pytest.mark.parametrize("command, earlier, given", [
+    ("interpolate", "frame_000.png", ["--steps", "2"]),  # RGB faces for a label-map checkpoint
+    ("edit", "a_patched.png", ["--patch", "PATCH", "--box", "0,0"]),  # --patch on a label-map checkpoint
+    ("project", "a.png", ["--no-lpips", "--lr", "50"]),
+])
+def test_a_refused_run_announces_no_replacement(tiny, ckpt, tmp_path, command, earlier, given):
+    """The 'of an earlier run will be replaced' warning comes only once every check has passed."""
+    face = tiny.write_rgb(tmp_path / "a.png", seed=1, size=(20, 20))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / earlier).write_bytes(b"earlier run")
+    inputs = [face, face] if command == "interpolate" else ["--input", face]
+    given = [str(face) if item == "PATCH" else item for item in given]
+    result = tiny.invoke(command, *inputs, *given, "--checkpoint", ckpt("seg"), "--output", out, "--device", "cpu")
+    tiny.one_line_error(result)
+    assert "warning:" not in result.output, result.output
+    assert (out / earlier).read_bytes() == b"earlier run"
+
+
 def test_resize_factor_needs_a_superres_checkpoint(tiny, ckpt, pair_dir, tmp_path):
     result = _translate(tiny, ckpt("inversion"), pair_dir, tmp_path / "out", "--resize-factor", "8")
     line = tiny.one_line_error(result)

@@ -132,12 +132,18 @@ def warn_stale_outputs(output: Path, inputs: Sequence[Path], planned: Sequence[P
     this run's ``--mix``): say so in one warning line."""
     if not images:
         return
+    found = [found for p in inputs for found in [output / "latents" / f"{p.stem}.npy", *output.glob(f"{p.stem}_mix*.png")]]
+    warn_stale(output, found, planned)
+
+
+def warn_stale(output: Path, found: Iterable[Path], planned: Iterable[Path]) -> None:
+    """The files in ``found`` that exist but this run does not write (``planned``) are an
+    earlier run's that no longer match its images: one warning line names them."""
     keep = set(planned)
-    stale = [found for p in inputs for found in [output / "latents" / f"{p.stem}.npy", *output.glob(f"{p.stem}_mix*.png")]
-             if found not in keep and found.is_file()]
+    stale = [path for path in found if path not in keep and path.is_file()]
     if stale:
         warnings.warn(f"{_count_files(stale)} in {output} are an earlier run's and no longer match the new images "
-                      "(remove them, or give another --output folder)", P2SWarning, stacklevel=2)
+                      "(remove them, or give another --output folder)", P2SWarning, stacklevel=3)
 
 
 def list_inputs(path: str | Path) -> list[Path]:

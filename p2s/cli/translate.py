@@ -183,7 +183,7 @@ def interpolate(
     """Interpolate linearly in W+ between two encoded images."""
     require_checkpoint(checkpoint)
     from p2s.apis.files import (
-        check_output_folder, make_output_folder, refuse_overwriting_inputs, save_png, warn_replaced,
+        check_output_folder, make_output_folder, refuse_overwriting_inputs, save_png, warn_replaced, warn_stale,
     )
 
     check_output_folder(output)  # before any work
@@ -193,6 +193,7 @@ def interpolate(
     sources = [translator.task.prepare_source(translator.task.load_source(p)) for p in (image_a, image_b)]
     frames = translator.interpolate(sources[0], sources[1], steps).to_uint8()
     warn_replaced(replaced)  # only now: a refused run replaces nothing
+    warn_stale(output, sorted(output.glob("frame_*.png")), [output / name for name in names])  # a longer run's frames
     make_output_folder(output)
     for k, frame in enumerate(frames):
         save_png(frame, output / f"frame_{k:03d}.png")

@@ -637,6 +637,17 @@ def test_interpolate_frames_and_strip(tiny, ckpt, pair_dir, tmp_path):
     assert_clean(tiny, out)
 
 
+def test_interpolate_names_frames_of_a_longer_earlier_run(tiny, ckpt, pair_dir, tmp_path):
+    """frame_003.png of a 4-step run is not in a 2-step run's strip: one warning line says so."""
+    a, b, out = pair_dir / "p.png", pair_dir / "q.jpg", tmp_path / "interp"
+    for steps in ("4", "2"):
+        result = tiny.invoke("interpolate", a, b, "--checkpoint", ckpt("inversion"), "--steps", steps,
+                             "--output", out, "--device", "cpu")
+        assert result.exit_code == 0, result.output
+    assert (f"warning: 2 file(s) (frame_002.png, frame_003.png) in {out} are an earlier run's and no longer "
+            "match the new images") in flat(result.output)
+
+
 def test_interpolate_unreadable_image(tiny, ckpt, pair_dir, tmp_path):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG not really")

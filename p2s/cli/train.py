@@ -245,6 +245,7 @@ def train(
     if launcher is Launcher.pytorch and not torch.cuda.is_available():
         _init_cpu_process_group()
     check_datasets(cfg)
+    check_task_fits_config(cfg)
     with _RunFolderGuard(Path(cfg.work_dir)) as guard:
         try:
             guard.runner = Runner.from_cfg(cfg)
@@ -451,16 +452,37 @@ def _checkpoint_iter(path: str) -> int | None:
 def check_task_fits(model, cfg) -> None:
     """The task's sources fit the built encoder, and its targets the size the losses see:
     before the first batch, not at its forward."""
+    encoder = getattr(getattr(model, "module", model), "encoder", None)
+    if cfg.get("task") is None or not isinstance(getattr(encoder, "in_channels", None), int):
+        return
+    _check_fit(cfg.task, encoder.in_channels, getattr(getattr(model, "module", model), "pooled_size", None))
+
+
+def check_task_fits_config(cfg) -> None:
+    """:func:`check_task_fits` from the config alone, for a plain ``PSP`` (whose encoder
+    takes ``model.encoder.backbone.in_channels``): a mismatch is then the only line printed,
+    not one after MMEngine's set-up log.  Other models (ReStyle's 6-channel encoder) are
+    checked once built."""
+    from p2s.models.psp import POOLED_SIZE, PSP
+    from p2s.registry import MODELS
+
+    model = cfg.get("model")
+    if cfg.get("task") is None or not isinstance(model, dict) or _class_of(MODELS, model) is not PSP:
+        return
+    backbone = (model.get("encoder") or {}).get("backbone") or {}
+    channels = backbone.get("in_channels") if isinstance(backbone, dict) else None
+    if isinstance(channels, int):
+        _check_fit(cfg.task, channels, model.get("pooled_size", POOLED_SIZE))
+
+
+def _check_fit(task_cfg, in_channels: int, pooled) -> None:
+    """The task ``task_cfg`` builds makes ``in_channels``-channel sources at ``pooled`` px."""
     from p2s.registry import TASKS
     from p2s.tasks.base import TaskAdapter
     from p2s.utils.build import build
 
-    encoder = getattr(getattr(model, "module", model), "encoder", None)
-    if cfg.get("task") is None or not isinstance(getattr(encoder, "in_channels", None), int):
-        return
-    task = build(TASKS, copy.deepcopy(cfg.task), TaskAdapter)
-    task.check_fits(encoder.in_channels, f"; set model.encoder.backbone.in_channels={task.source_channels}")
-    pooled = getattr(getattr(model, "module", model), "pooled_size", None)
+    task = build(TASKS, copy.deepcopy(task_cfg), TaskAdapter)
+    task.check_fits(in_channels, f"; set model.encoder.backbone.in_channels={task.source_channels}")
     if isinstance(pooled, int) and pooled != task.image_size:
         raise P2SError(f"task.image_size is {task.image_size} but model.pooled_size is {pooled}: the losses compare "
                        "the generator's output pooled to model.pooled_size with targets at task.image_size; "

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from p2s.cli.common import (
-    SEED_MAX, err_console, parse_layers, print_skipped, progress_bar, require_checkpoint, user_errors,
+    RESIZE_OUTPUTS_HELP, SEED_MAX, err_console, parse_layers, print_skipped, progress_bar, require_checkpoint, user_errors,
 )
 from p2s.utils.errors import P2SError
 
@@ -69,7 +69,8 @@ def edit(
     input: Annotated[Path, typer.Option("--input", help="an image, or a folder of images (sorted by name)")],
     output: Annotated[Path, typer.Option(help="folder for <stem>_edit.png / _strip.png / _patched.png")],
     direction: Annotated[Optional[str], typer.Option(
-        help="W direction: a .npy of shape (512,), (1, 512) or (n_styles, 512), or ganspace:K")] = None,
+        help="W direction: a .npy of shape (w_dim,), (1, w_dim) or (n_styles, w_dim), or ganspace:K "
+             "(w_dim: 512 for FFHQ models, 128 for the shipped 64-px ones)")] = None,
     strength: Annotated[Optional[float], typer.Option(
         help="step along --direction (default 1; about -3..3 keeps faces realistic)")] = None,
     strengths: Annotated[Optional[str], typer.Option(
@@ -86,7 +87,7 @@ def edit(
     workers: Annotated[Optional[int], typer.Option(
         min=0, help="threads that read and write files beside the model (default: one per core, at most 8; 0: inline)")
     ] = None,
-    resize_outputs: Annotated[bool, typer.Option(help="pool outputs to 256x256")] = False,
+    resize_outputs: Annotated[bool, typer.Option(help=RESIZE_OUTPUTS_HELP)] = False,
 ) -> None:
     """Edit images in W+: encode, move along a direction (InterFaceGAN .npy or GANSpace),
     decode; or paste a patch and re-encode it into a realistic face."""

@@ -738,6 +738,21 @@ def test_docs_give_the_real_defaults_of_resize_factor_and_strength(tiny):
     assert "[--strength S | --strengths -3,0,3]" in readme and "(--strength S" not in readme
 
 
+def test_help_gives_the_model_s_sizes_not_ffhq_s():
+    """--resize-outputs pools to the model's pooled size and latents are (n_styles, w_dim):
+    the help once said 256x256 and 512, wrong for the shipped 64-px models (README has it right)."""
+    import typer
+
+    from p2s.cli.main import app
+
+    commands = typer.main.get_command(app).commands
+    helps = {f"{name} --{p.name}": p.help for name in ("translate", "edit", "interpolate")
+             for p in commands[name].params if p.help}
+    assert not [k for k, text in helps.items() if "256x256" in text and "pooled size" not in text]
+    assert not [k for k, text in helps.items() if "512)" in text or "(512," in text]
+    assert helps["translate --resize_outputs"] == "pool outputs to the model's pooled size (256x256 for pSp)"
+
+
 def test_translate_align_with_landmarks(tiny, ckpt, tmp_path):
     """--align crops the face first (here from a landmarks file), then translates the crop."""
     import json

@@ -143,7 +143,10 @@ def check_types(cfg) -> None:
             for index, value in enumerate(node):
                 visit(value, f"{path}[{index}]")
 
-    visit(cfg.to_dict(), "")
+    settings = cfg.to_dict()
+    # the config's one task first: the datasets hold copies of it (load_config), and an error
+    # should name the ``task = dict(...)`` the user wrote, not train_dataloader.dataset.task
+    visit({"task": settings.pop("task"), **settings} if "task" in settings else settings, "")
 
 
 def check_own_hooks(cfg) -> None:

@@ -150,7 +150,9 @@ def test_resume_continues_exactly(tiny_configs, train_data, tmp_path):
     ("train_dataloader.dataset: dataset 'ImageFolderDataset' has no option 'tsak'", ["train_dataloader.dataset.tsak=1"]),
     ("task 'inversion' makes 3-channel sources but the encoder takes 1; set model.encoder.backbone.in_channels=3",
      ["model.encoder.backbone.in_channels=1"]),
-    ("A plugin's types are registered when its module is imported", ["task.type=Denoise"]),
+    ("unknown type 'Denoise' at task. A plugin's types are registered when its module is imported",
+     ["task.type=Denoise"]),
+    ("error: task: task 'Inversion' has no option 'imge_size' (options: image_size)", ["task.imge_size=64"]),
     ("task.image_size is 128 but model.pooled_size is 256: the losses compare the generator's output pooled to "
      "model.pooled_size with targets at task.image_size; set both to one side (e.g. model.pooled_size=128)",
      ["task.image_size=128"]),

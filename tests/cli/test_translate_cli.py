@@ -405,8 +405,15 @@ def test_text_file_checkpoint(tiny, pair_dir, tmp_path):
     text.write_text("hello, I am not a checkpoint\n")
     result = _translate(tiny, text, pair_dir, tmp_path / "out")
     line = tiny.one_line_error(result)
-    assert f"checkpoint '{text}' is not a readable PyTorch file" in line
+    assert f"checkpoint '{text}' is not a readable PyTorch file (it is text)." in line  # was (KeyError: 104)
     assert not (tmp_path / "out").exists()
+
+
+def test_an_image_given_as_checkpoint_is_named_an_image(tiny, pair_dir, tmp_path):
+    """Swapped --checkpoint and --input: the error says the file is a PNG, not 'Unsupported operand 80'."""
+    image = pair_dir / "p.png"
+    line = tiny.one_line_error(_translate(tiny, image, pair_dir, tmp_path / "out"))
+    assert f"checkpoint '{image}' is not a readable PyTorch file (it is a PNG image)." in line
 
 
 def test_generator_weights_given_as_checkpoint_say_where_they_belong(tiny, pair_dir, tmp_path):

@@ -21,6 +21,7 @@ from torch import nn
 
 from p2s.utils.atomic import write_atomically
 from p2s.utils.errors import CheckpointMismatchError, P2SError
+from p2s.utils.filekind import file_kind
 from p2s.utils.weights import require_weight_file
 
 #: terminal colour codes PyTorch puts in its messages
@@ -57,7 +58,7 @@ def safe_torch_load(path: str | os.PathLike, what: str, map_location: Any = "cpu
             # not a refused object but a stream the safe unpickler cannot parse
             detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
             first = detail.group(1).strip() if detail else type(err).__name__
-            raise P2SError(f"{what} '{path}' is not a readable PyTorch file ({_file_kind(path) or first}).") from None
+            raise P2SError(f"{what} '{path}' is not a readable PyTorch file ({file_kind(path) or first}).") from None
         raise P2SError(
             f"{what} '{path}' holds pickled Python objects that safe loading refuses ({refused.group(1)}). "
             f"{refused_hint}"
@@ -66,26 +67,7 @@ def safe_torch_load(path: str | os.PathLike, what: str, map_location: Any = "cpu
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         if not isinstance(err, (RuntimeError, OSError)) or not first:
             first = f"{type(err).__name__}: {first}" if first else type(err).__name__
-        raise P2SError(f"{what} '{path}' is not a readable PyTorch file ({_file_kind(path) or first}).") from None
-
-
-#: first bytes of files a user may give in a checkpoint's place, and what they are
-_MAGIC = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
-          (b"BM", "a BMP image"), (b"\x93NUMPY", "a NumPy .npy array"))
-
-
-def _file_kind(path: str | os.PathLike) -> str | None:
-    """What a file that is not PyTorch's is, from its first bytes ("it is a PNG image",
-    "it is text"), for the error instead of the unpickler's "KeyError: 105"; None when unknown."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(512)
-    except OSError:
-        return None
-    kind = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
-    if kind is None and head and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
-        kind = "text"
-    return f"it is {kind}" if kind else None
+        raise P2SError(f"{what} '{path}' is not a readable PyTorch file ({file_kind(path) or first}).") from None
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:

@@ -249,6 +249,7 @@ def train(
         _init_cpu_process_group()
     check_datasets(cfg)
     check_task_fits_config(cfg)
+    check_weight_files(cfg)
     with _RunFolderGuard(Path(cfg.work_dir)) as guard:
         try:
             guard.runner = Runner.from_cfg(cfg)
@@ -519,6 +520,49 @@ def check_datasets(cfg) -> None:
                 build(DATASETS, copy.deepcopy(dataset))  # a misspelt option is one line naming it
             except P2SError as err:
                 raise P2SError(f"{key}.dataset: {err}") from None
+
+
+def _weight_options() -> dict[str, tuple[str, str, str]]:
+    """type -> (option, what, how to get it) of the weight files p2s's classes read,
+    named as their own errors name them."""
+    from p2s.backbones.irse import IRSE50_HOW_TO_GET
+    from p2s.backbones.resnet import RESNET34_HOW_TO_GET
+    from p2s.generators.stylegan2 import HOW_TO_GET as STYLEGAN2_HOW_TO_GET
+    from p2s.losses.moco import MOCO_HOW_TO_GET
+
+    return {
+        "StyleGAN2Generator": ("weights", "StyleGAN2 weights", STYLEGAN2_HOW_TO_GET),
+        "IRSEBackbone": ("weights", "IR-SE weights", IRSE50_HOW_TO_GET),
+        "IDLoss": ("weights", "IR-SE weights", IRSE50_HOW_TO_GET),
+        "ResNet34Backbone": ("weights", "ResNet-34 weights", RESNET34_HOW_TO_GET),
+        "MoCoLoss": ("weights", "MoCo-v2 weights", MOCO_HOW_TO_GET),
+    }
+
+
+def check_weight_files(cfg) -> None:
+    """Every weight file the model's parts name exists (the LPIPS trunk's too), checked
+    before the Runner: a missing one is then the only line printed, not the last after
+    MMEngine's set-up log, which a new user met once per missing file."""
+    from p2s.losses.lpips import resolve_trunk_weights
+    from p2s.utils.weights import require_weight_file
+
+    options = _weight_options()
+
+    def visit(node) -> None:
+        if isinstance(node, dict):
+            kind = node.get("type")
+            if kind in options and isinstance(node.get(options[kind][0]), str) and node[options[kind][0]]:
+                option, what, how = options[kind]
+                require_weight_file(node[option], what, how)
+            if kind == "LPIPSLoss" and not node.get("random_backbone"):
+                resolve_trunk_weights(node.get("net", "alex"), node.get("backbone_weights"))
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                visit(value)
+
+    visit(cfg.to_dict().get("model"))
 
 
 class _RunFolderGuard:

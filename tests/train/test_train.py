@@ -134,6 +134,7 @@ def test_resume_continues_exactly(tiny_configs, train_data, tmp_path):
     ("unknown type 'L3Loss' at model.losses.l2. Did you mean 'L2Loss'", ["model.losses.l2.type=L3Loss"]),
     ("unknown type 'Rangr' at optim_wrapper.optimizer. Did you mean 'Ranger'", ["optim_wrapper.optimizer.type=Rangr"]),
     ("StyleGAN2 weights not found at '/nonexistent/g.pt'", ["model.generator.weights=/nonexistent/g.pt"]),
+    ("IR-SE weights not found at '/nonexistent/ir.pth'", ["model.encoder.backbone.weights=/nonexistent/ir.pth"]),
     ("bad config value: model should be a nn.Module object or dict, but got 5", ["model=5"]),
     ("train_cfg.max_iters must be a positive integer, got -5", ["train_cfg.max_iters=-5"]),
     ("train_cfg.val_interval must be a positive integer, got 0", ["train_cfg.val_interval=0"]),
@@ -162,7 +163,7 @@ def test_resume_continues_exactly(tiny_configs, train_data, tmp_path):
 ])
 def test_user_errors_are_one_line(expected, overrides, tiny_configs, train_data, tmp_path):
     lines = _user_error_lines(expected, overrides, tiny_configs, train_data, tmp_path)
-    if any(word in expected for word in ("folder", "in_channels=", "pooled_size=")):
+    if any(word in expected for word in ("folder", "in_channels=", "pooled_size=", "weights not found")):
         assert len(lines) == 1, lines  # checked before MMEngine's set-up log: the error is all there is
 
 

@@ -55,7 +55,7 @@ def align_paths(
     """
     if (detector is None) == (landmarks is None):
         raise P2SError("align_paths needs exactly one of detector= and landmarks=")
-    from p2s.apis.files import refuse_overwriting_inputs, save_png  # noqa: PLC0415 - a heavier import
+    from p2s.apis.files import refuse_overwriting_inputs, save_png, warn_replaced  # noqa: PLC0415 - a heavier import
 
     if landmarks is not None and not isinstance(landmarks, LandmarkTable):
         landmarks = load_landmarks(landmarks)
@@ -63,6 +63,7 @@ def align_paths(
     out_dir = Path(out_dir)
     written: list[tuple[Path, Path]] = []
     taken: dict[str, Path] = {}
+    replaced: list[Path] = []  # an earlier run's faces: counted in one warning line at the end, not one per face
 
     def fail(path: Path, message: str) -> None:
         if on_error is not None:
@@ -91,10 +92,11 @@ def align_paths(
         else:
             for name, crop in zip(names, crops):
                 target = out_dir / name
-                refuse_overwriting_inputs(paths, [target])  # --output the input folder
+                replaced += refuse_overwriting_inputs(paths, [target], warn=False)  # --output the input folder
                 save_png(np.asarray(crop), target)
                 taken[name] = path
                 written.append((path, target))
         if on_image is not None:
             on_image(path)
+    warn_replaced(replaced, done=True)
     return written

@@ -88,11 +88,13 @@ def make_output_folder(path: str | Path, option: str = "--output") -> Path:
     return path
 
 
-def refuse_overwriting_inputs(inputs: Sequence[str | Path], outputs: Iterable[Path]) -> None:
+def refuse_overwriting_inputs(inputs: Sequence[str | Path], outputs: Iterable[Path], warn: bool = True) -> list[Path]:
     """Refuse, before anything is written, an output that would replace one of the
     inputs (``--output`` the input folder): the input would be lost; and an output
-    path where a folder stands, which would stop the run halfway.  Outputs of an
-    earlier run that will be replaced are named in one warning line."""
+    path where a folder stands, which would stop the run halfway.  Returns the outputs
+    of an earlier run that will be replaced, named in one warning line unless ``warn``
+    is False (a caller with checks still to make warns with :func:`warn_replaced` once
+    they pass, so a refused run does not announce replacements it never makes)."""
     sources = {Path(p).resolve(): Path(p) for p in inputs}
     replaced = []
     for out in outputs:
@@ -105,9 +107,18 @@ def refuse_overwriting_inputs(inputs: Sequence[str | Path], outputs: Iterable[Pa
             raise P2SError(f"output {out} is a folder; move it away or give another --output folder")
         if Path(out).is_file():
             replaced.append(Path(out))
+    if warn:
+        warn_replaced(replaced)
+    return replaced
+
+
+def warn_replaced(replaced: Sequence[Path], done: bool = False) -> None:
+    """One warning line counting the outputs of an earlier run this one replaces
+    (``done``: replaced already, as :func:`~p2s.alignment.align_paths` finds them)."""
     if replaced:
-        warnings.warn(f"{_count_files(replaced)} of an earlier run will be replaced in {replaced[0].parent}", P2SWarning,
-                      stacklevel=2)
+        verb = "were" if done else "will be"
+        warnings.warn(f"{_count_files(replaced)} of an earlier run {verb} replaced in {replaced[0].parent}",
+                      P2SWarning, stacklevel=3)
 
 
 def _count_files(paths: Sequence[Path], shown: int = 3) -> str:
@@ -121,12 +132,18 @@ def warn_stale_outputs(output: Path, inputs: Sequence[Path], planned: Sequence[P
     this run's ``--mix``): say so in one warning line."""
     if not images:
         return
+    found = [found for p in inputs for found in [output / "latents" / f"{p.stem}.npy", *output.glob(f"{p.stem}_mix*.png")]]
+    warn_stale(output, found, planned)
+
+
+def warn_stale(output: Path, found: Iterable[Path], planned: Iterable[Path]) -> None:
+    """The files in ``found`` that exist but this run does not write (``planned``) are an
+    earlier run's that no longer match its images: one warning line names them."""
     keep = set(planned)
-    stale = [found for p in inputs for found in [output / "latents" / f"{p.stem}.npy", *output.glob(f"{p.stem}_mix*.png")]
-             if found not in keep and found.is_file()]
+    stale = [path for path in found if path not in keep and path.is_file()]
     if stale:
         warnings.warn(f"{_count_files(stale)} in {output} are an earlier run's and no longer match the new images "
-                      "(remove them, or give another --output folder)", P2SWarning, stacklevel=2)
+                      "(remove them, or give another --output folder)", P2SWarning, stacklevel=3)
 
 
 def list_inputs(path: str | Path) -> list[Path]:

@@ -23,6 +23,8 @@ from p2s.utils.errors import P2SError, P2SWarning
 
 #: largest --seed: NumPy's RandomState (the official style-mixing draw) takes 0..2**32 - 1
 SEED_MAX = 2**32 - 1
+#: --resize-outputs: the model's pooled size, not always 256 (the shipped 64-px models are at theirs)
+RESIZE_OUTPUTS_HELP = "pool outputs to the model's pooled size (256x256 for pSp)"
 console = Console()
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from p2s.cli.common import (
-    SEED_MAX, err_console, parse_layers, print_skipped, progress_bar, require_checkpoint, user_errors,
+    RESIZE_OUTPUTS_HELP, SEED_MAX, err_console, parse_layers, print_skipped, progress_bar, require_checkpoint, user_errors,
 )
 from p2s.utils.errors import P2SError
 
@@ -69,7 +69,8 @@ def edit(
     input: Annotated[Path, typer.Option("--input", help="an image, or a folder of images (sorted by name)")],
     output: Annotated[Path, typer.Option(help="folder for <stem>_edit.png / _strip.png / _patched.png")],
     direction: Annotated[Optional[str], typer.Option(
-        help="W direction: a .npy of shape (512,), (1, 512) or (n_styles, 512), or ganspace:K")] = None,
+        help="W direction: a .npy of shape (w_dim,), (1, w_dim) or (n_styles, w_dim), or ganspace:K "
+             "(w_dim: 512 for FFHQ models, 128 for the shipped 64-px ones)")] = None,
     strength: Annotated[Optional[float], typer.Option(
         help="step along --direction (default 1; about -3..3 keeps faces realistic)")] = None,
     strengths: Annotated[Optional[str], typer.Option(
@@ -86,14 +87,14 @@ def edit(
     workers: Annotated[Optional[int], typer.Option(
         min=0, help="threads that read and write files beside the model (default: one per core, at most 8; 0: inline)")
     ] = None,
-    resize_outputs: Annotated[bool, typer.Option(help="pool outputs to 256x256")] = False,
+    resize_outputs: Annotated[bool, typer.Option(help=RESIZE_OUTPUTS_HELP)] = False,
 ) -> None:
     """Edit images in W+: encode, move along a direction (InterFaceGAN .npy or GANSpace),
     decode; or paste a patch and re-encode it into a realistic face."""
     require_checkpoint(checkpoint)  # before seconds of imports
     from p2s.apis.files import (
         check_output_folder, default_io_workers, list_inputs, make_output_folder, refuse_overwriting_inputs,
-        removed_when_empty,
+        removed_when_empty, warn_replaced,
     )
     from p2s.apis.translator import Translator
     from p2s.editing.directions import check_strength, load_direction
@@ -120,7 +121,8 @@ def edit(
     inputs = list_inputs(input)
     suffixes = (["_strip" if values is not None else "_edit"] if direction is not None else []) + (
         ["_patched"] if patch is not None else [])
-    refuse_overwriting_inputs(inputs, (output / f"{p.stem}{suffix}.png" for p in inputs for suffix in suffixes))
+    replaced = refuse_overwriting_inputs(
+        inputs, (output / f"{p.stem}{suffix}.png" for p in inputs for suffix in suffixes), warn=False)
     translator = Translator.from_checkpoint(checkpoint, device=device, resize_outputs=resize_outputs)
     if patch is not None:  # before the direction pass writes anything
         translator.task.require_rgb_sources("--patch")
@@ -135,6 +137,7 @@ def edit(
             bad = [i for i in rows if not 0 <= i < translator.num_ws]
             if bad:
                 raise P2SError(f"--layers {bad} are outside 0..{translator.num_ws - 1}")
+    warn_replaced(replaced)  # only now: a refused run replaces nothing
     with removed_when_empty(output):  # every input failed: no empty folders left
         make_output_folder(output)
 

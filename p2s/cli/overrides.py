@@ -97,3 +97,19 @@ def apply_overrides(cfg: Config, overrides: Sequence[str]) -> None:
         merged[key] = parse_value(value)
     if merged:
         cfg.merge_from_dict(merged, allow_list_keys=True)
+        _drop_stale_hints(cfg, list(merged))
+
+
+def _drop_stale_hints(cfg: Config, keys: Sequence[str]) -> None:
+    """A data folder given on the command line is not the one the dataset's ``how_to_get``
+    command makes (``... --out data/synthfaces_64``): its hint goes, so a missing folder's
+    error does not tell the user to make another one."""
+    for key in keys:
+        parent, _, leaf = key.rpartition(".")
+        if not leaf.endswith("root") or f"{parent}.how_to_get" in keys:
+            continue
+        node: Any = cfg
+        for part in parent.split(".") if parent else []:
+            node = node[int(part)] if isinstance(node, (list, tuple)) else node.get(part)
+        if isinstance(node, dict) and node.get("how_to_get"):
+            node["how_to_get"] = ""

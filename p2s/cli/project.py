@@ -33,7 +33,7 @@ def project(
 
     from p2s.apis.files import (
         check_output_folder, list_inputs, make_output_folder, refuse_overwriting_inputs, removed_when_empty, save_npy,
-        save_png,
+        save_png, warn_replaced,
     )
     from p2s.apis.projector import Projector, check_lr
     from p2s.apis.translator import Translator
@@ -42,7 +42,7 @@ def project(
 
     check_output_folder(output)  # before any work
     inputs = list_inputs(input)
-    refuse_overwriting_inputs(inputs, (output / f"{p.stem}.png" for p in inputs))
+    replaced = refuse_overwriting_inputs(inputs, (output / f"{p.stem}.png" for p in inputs), warn=False)
     check_lr(lr, "--lr")  # before the LPIPS weights and the model load
     if not no_lpips:
         from p2s.losses.lpips import resolve_trunk_weights
@@ -56,6 +56,7 @@ def project(
 
         lpips = LPIPSLoss(loss_weight=1.0, backbone_weights=str(lpips_weights)).to(translator.device)
     projector = Projector(translator.model, lpips=lpips, steps=steps, lr=lr)
+    warn_replaced(replaced)  # only now: a refused run replaces nothing
     with removed_when_empty(output, output / "latents"):  # every input failed: no empty folders left
         make_output_folder(output)
         failed = []

@@ -20,11 +20,15 @@ from p2s.utils.errors import P2SError, P2SWarning
 registry_app = typer.Typer(no_args_is_help=True, help="Inspect the p2s registries.")
 
 
+#: a sentence end: not the dot of "i.e." or "e.g." (which cut "... (set to 0, i.e." short)
+_SENTENCE = re.compile(r"(.+?(?<!\bi\.e)(?<!\be\.g)[.!?])(\s|$)")
+
+
 def _first_doc_line(obj: object) -> str:
     """The first sentence of a docstring (its first paragraph, joined, when no sentence ends)."""
     doc = (getattr(obj, "__doc__", None) or "").strip()
     paragraph = " ".join(doc.split("\n\n", 1)[0].split())
-    sentence = re.match(r"(.+?[.!?])(\s|$)", paragraph)
+    sentence = _SENTENCE.match(paragraph)
     return sentence.group(1) if sentence else paragraph
 
 

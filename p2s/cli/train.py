@@ -143,7 +143,10 @@ def check_types(cfg) -> None:
             for index, value in enumerate(node):
                 visit(value, f"{path}[{index}]")
 
-    visit(cfg.to_dict(), "")
+    settings = cfg.to_dict()
+    # the config's one task first: the datasets hold copies of it (load_config), and an error
+    # should name the ``task = dict(...)`` the user wrote, not train_dataloader.dataset.task
+    visit({"task": settings.pop("task"), **settings} if "task" in settings else settings, "")
 
 
 def check_own_hooks(cfg) -> None:
@@ -245,6 +248,8 @@ def train(
     if launcher is Launcher.pytorch and not torch.cuda.is_available():
         _init_cpu_process_group()
     check_datasets(cfg)
+    check_task_fits_config(cfg)
+    check_weight_files(cfg)
     with _RunFolderGuard(Path(cfg.work_dir)) as guard:
         try:
             guard.runner = Runner.from_cfg(cfg)
@@ -449,16 +454,37 @@ def _checkpoint_iter(path: str) -> int | None:
 def check_task_fits(model, cfg) -> None:
     """The task's sources fit the built encoder, and its targets the size the losses see:
     before the first batch, not at its forward."""
+    encoder = getattr(getattr(model, "module", model), "encoder", None)
+    if cfg.get("task") is None or not isinstance(getattr(encoder, "in_channels", None), int):
+        return
+    _check_fit(cfg.task, encoder.in_channels, getattr(getattr(model, "module", model), "pooled_size", None))
+
+
+def check_task_fits_config(cfg) -> None:
+    """:func:`check_task_fits` from the config alone, for a plain ``PSP`` (whose encoder
+    takes ``model.encoder.backbone.in_channels``): a mismatch is then the only line printed,
+    not one after MMEngine's set-up log.  Other models (ReStyle's 6-channel encoder) are
+    checked once built."""
+    from p2s.models.psp import POOLED_SIZE, PSP
+    from p2s.registry import MODELS
+
+    model = cfg.get("model")
+    if cfg.get("task") is None or not isinstance(model, dict) or _class_of(MODELS, model) is not PSP:
+        return
+    backbone = (model.get("encoder") or {}).get("backbone") or {}
+    channels = backbone.get("in_channels") if isinstance(backbone, dict) else None
+    if isinstance(channels, int):
+        _check_fit(cfg.task, channels, model.get("pooled_size", POOLED_SIZE))
+
+
+def _check_fit(task_cfg, in_channels: int, pooled) -> None:
+    """The task ``task_cfg`` builds makes ``in_channels``-channel sources at ``pooled`` px."""
     from p2s.registry import TASKS
     from p2s.tasks.base import TaskAdapter
     from p2s.utils.build import build
 
-    encoder = getattr(getattr(model, "module", model), "encoder", None)
-    if cfg.get("task") is None or not isinstance(getattr(encoder, "in_channels", None), int):
-        return
-    task = build(TASKS, copy.deepcopy(cfg.task), TaskAdapter)
-    task.check_fits(encoder.in_channels, f"; set model.encoder.backbone.in_channels={task.source_channels}")
-    pooled = getattr(getattr(model, "module", model), "pooled_size", None)
+    task = build(TASKS, copy.deepcopy(task_cfg), TaskAdapter)
+    task.check_fits(in_channels, f"; set model.encoder.backbone.in_channels={task.source_channels}")
     if isinstance(pooled, int) and pooled != task.image_size:
         raise P2SError(f"task.image_size is {task.image_size} but model.pooled_size is {pooled}: the losses compare "
                        "the generator's output pooled to model.pooled_size with targets at task.image_size; "
@@ -492,6 +518,49 @@ def check_datasets(cfg) -> None:
                 build(DATASETS, copy.deepcopy(dataset))  # a misspelt option is one line naming it
             except P2SError as err:
                 raise P2SError(f"{key}.dataset: {err}") from None
+
+
+def _weight_options() -> dict[str, tuple[str, str, str]]:
+    """type -> (option, what, how to get it) of the weight files p2s's classes read,
+    named as their own errors name them."""
+    from p2s.backbones.irse import IRSE50_HOW_TO_GET
+    from p2s.backbones.resnet import RESNET34_HOW_TO_GET
+    from p2s.generators.stylegan2 import HOW_TO_GET as STYLEGAN2_HOW_TO_GET
+    from p2s.losses.moco import MOCO_HOW_TO_GET
+
+    return {
+        "StyleGAN2Generator": ("weights", "StyleGAN2 weights", STYLEGAN2_HOW_TO_GET),
+        "IRSEBackbone": ("weights", "IR-SE weights", IRSE50_HOW_TO_GET),
+        "IDLoss": ("weights", "IR-SE weights", IRSE50_HOW_TO_GET),
+        "ResNet34Backbone": ("weights", "ResNet-34 weights", RESNET34_HOW_TO_GET),
+        "MoCoLoss": ("weights", "MoCo-v2 weights", MOCO_HOW_TO_GET),
+    }
+
+
+def check_weight_files(cfg) -> None:
+    """Every weight file the model's parts name exists (the LPIPS trunk's too), checked
+    before the Runner: a missing one is then the only line printed, not the last after
+    MMEngine's set-up log, which a new user met once per missing file."""
+    from p2s.losses.lpips import resolve_trunk_weights
+    from p2s.utils.weights import require_weight_file
+
+    options = _weight_options()
+
+    def visit(node) -> None:
+        if isinstance(node, dict):
+            kind = node.get("type")
+            if kind in options and isinstance(node.get(options[kind][0]), str) and node[options[kind][0]]:
+                option, what, how = options[kind]
+                require_weight_file(node[option], what, how)
+            if kind == "LPIPSLoss" and not node.get("random_backbone"):
+                resolve_trunk_weights(node.get("net", "alex"), node.get("backbone_weights"))
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                visit(value)
+
+    visit(cfg.to_dict().get("model"))
 
 
 class _RunFolderGuard:

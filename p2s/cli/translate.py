@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from p2s.cli.common import (
-    SEED_MAX, err_console, parse_layers, print_skipped, progress_bar, require_checkpoint, user_errors,
+    RESIZE_OUTPUTS_HELP, SEED_MAX, err_console, parse_layers, print_skipped, progress_bar, require_checkpoint, user_errors,
 )
 from p2s.utils.errors import P2SError
 
@@ -50,8 +50,8 @@ def translate(
     output: Annotated[Path, typer.Option(help="folder for <stem>.png (created)")],
     device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda if present)")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="images per forward pass")] = 4,
-    resize_outputs: Annotated[bool, typer.Option(help="pool outputs to 256x256")] = False,
-    save_latents: Annotated[bool, typer.Option(help="also write latents/<stem>.npy (n_styles, 512)")] = False,
+    resize_outputs: Annotated[bool, typer.Option(help=RESIZE_OUTPUTS_HELP)] = False,
+    save_latents: Annotated[bool, typer.Option(help="also write latents/<stem>.npy (n_styles, w_dim)")] = False,
     latents_only: Annotated[bool, typer.Option(
         help="run the encoder alone and write only latents/<stem>.npy (no generator, no images)")] = False,
     randomize_noise: Annotated[bool, typer.Option(help="fresh noise instead of the stored buffers")] = False,
@@ -178,18 +178,22 @@ def interpolate(
     output: Annotated[Path, typer.Option(help="folder for frame_<k>.png and strip.png")],
     steps: Annotated[int, typer.Option(min=2, help="frames, both ends included")] = 8,
     device: Annotated[Optional[str], typer.Option(help="cpu or cuda")] = None,
-    resize_outputs: Annotated[bool, typer.Option(help="pool frames to 256x256")] = False,
+    resize_outputs: Annotated[bool, typer.Option(help=RESIZE_OUTPUTS_HELP.replace("outputs", "frames"))] = False,
 ) -> None:
     """Interpolate linearly in W+ between two encoded images."""
     require_checkpoint(checkpoint)
-    from p2s.apis.files import check_output_folder, make_output_folder, refuse_overwriting_inputs, save_png
+    from p2s.apis.files import (
+        check_output_folder, make_output_folder, refuse_overwriting_inputs, save_png, warn_replaced, warn_stale,
+    )
 
     check_output_folder(output)  # before any work
     names = [f"frame_{k:03d}.png" for k in range(steps)] + ["strip.png"]
-    refuse_overwriting_inputs([image_a, image_b], (output / name for name in names))
+    replaced = refuse_overwriting_inputs([image_a, image_b], (output / name for name in names), warn=False)
     translator = _translator(checkpoint, device, resize_outputs, False)
     sources = [translator.task.prepare_source(translator.task.load_source(p)) for p in (image_a, image_b)]
     frames = translator.interpolate(sources[0], sources[1], steps).to_uint8()
+    warn_replaced(replaced)  # only now: a refused run replaces nothing
+    warn_stale(output, sorted(output.glob("frame_*.png")), [output / name for name in names])  # a longer run's frames
     make_output_folder(output)
     for k, frame in enumerate(frames):
         save_png(frame, output / f"frame_{k:03d}.png")

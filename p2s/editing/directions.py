@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from p2s.utils.errors import P2SError
+from p2s.utils.filekind import numpy_load_failure
 from p2s.utils.weights import why_not_a_file
 
 #: prefix of named GANSpace directions (``ganspace:3``)
@@ -57,8 +58,7 @@ def _load_npy(path: Path) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise P2SError(f"direction file '{path}' is not a readable .npy array ({first})") from None
+        raise P2SError(f"direction file '{path}' is not a readable .npy array ({numpy_load_failure(path, err)})") from None
     if isinstance(array, np.lib.npyio.NpzFile):
         array.close()
         raise P2SError(

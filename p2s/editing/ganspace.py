@@ -21,6 +21,7 @@ from torch import nn
 from p2s.generators.base import BaseGenerator
 from p2s.utils.atomic import write_atomically
 from p2s.utils.errors import P2SError, P2SWarning
+from p2s.utils.filekind import numpy_load_failure
 from p2s.utils.weights import why_not_a_file
 
 #: keys of a GANSpace ``.npz`` (extra keys, e.g. ``n_samples`` and ``seed``, are allowed)
@@ -143,8 +144,8 @@ def load_ganspace(path: str | Path) -> GanSpace:
     try:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise P2SError(f"directions file '{path}' is not a readable .npz archive ({first})") from None
+        reason = numpy_load_failure(path, err)
+        raise P2SError(f"directions file '{path}' is not a readable .npz archive ({reason})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise P2SError(f"directions file '{path}' is a single array, not the .npz 'p2s directions ganspace' writes")
     with archive:

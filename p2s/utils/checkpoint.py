@@ -21,6 +21,7 @@ from torch import nn
 
 from p2s.utils.atomic import write_atomically
 from p2s.utils.errors import CheckpointMismatchError, P2SError
+from p2s.utils.filekind import file_kind
 from p2s.utils.weights import require_weight_file
 
 #: terminal colour codes PyTorch puts in its messages
@@ -57,7 +58,7 @@ def safe_torch_load(path: str | os.PathLike, what: str, map_location: Any = "cpu
             # not a refused object but a stream the safe unpickler cannot parse
             detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
             first = detail.group(1).strip() if detail else type(err).__name__
-            raise P2SError(f"{what} '{path}' is not a readable PyTorch file ({first}).") from None
+            raise P2SError(f"{what} '{path}' is not a readable PyTorch file ({file_kind(path) or first}).") from None
         raise P2SError(
             f"{what} '{path}' holds pickled Python objects that safe loading refuses ({refused.group(1)}). "
             f"{refused_hint}"
@@ -66,7 +67,7 @@ def safe_torch_load(path: str | os.PathLike, what: str, map_location: Any = "cpu
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         if not isinstance(err, (RuntimeError, OSError)) or not first:
             first = f"{type(err).__name__}: {first}" if first else type(err).__name__
-        raise P2SError(f"{what} '{path}' is not a readable PyTorch file ({first}).") from None
+        raise P2SError(f"{what} '{path}' is not a readable PyTorch file ({file_kind(path) or first}).") from None
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:

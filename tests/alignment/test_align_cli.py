@@ -322,3 +322,13 @@ def test_output_into_the_input_folder_never_replaces_an_input(photos):
     assert result.exit_code == 2, result.output
     assert "would replace the input" in " ".join(result.output.split())
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_rerun_counts_replaced_faces_in_one_warning(photos, tmp_path):
+    """A second run into the same folder says once how many faces it replaced (was one line per face)."""
+    folder, landmarks = photos
+    out = tmp_path / "out"
+    run("--input", folder, "--output", out, "--landmarks", landmarks, "--size", 32)
+    result = run("--input", folder, "--output", out, "--landmarks", landmarks, "--size", 32)
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: 3 file(s) (a.png, b_face0.png, b_face1.png) of an earlier run were replaced in {out}"]

@@ -312,3 +312,20 @@ def test_a_damaged_checkpoint_is_one_line_naming_it(payload, expected, tmp_path)
     with pytest.raises(P2SError) as err:
         Translator.from_checkpoint(path, device="cpu")
     assert expected in str(err.value) and str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_readme_python_example_runs(ckpt, rgb_files, tmp_path, monkeypatch):
+    """The README's 'From Python' block, run as written on a tiny checkpoint (its
+    ``decode`` returns a Translation: the block once called that the images)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme.split("From Python:\n\n```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    Image.open(rgb_files[0]).save("face.jpg")
+    Image.open(rgb_files[1]).save("other.png")
+    np.save("smile.npy", np.ones(W_DIM, dtype=np.float32))
+    names: dict = {}
+    exec(block.replace("pretrained/psp_ffhq_encode.pt", str(ckpt("inversion"))), names)  # noqa: S102
+    assert len(names["faces"]) == 2 and names["images"].shape == (1, 3, RES, RES)
+    assert names["result"].to_uint8().shape == (1, RES, RES, 3)

@@ -164,3 +164,17 @@ def test_without_imports_the_closing_line_says_how_to_add_them(tiny):
     result = tiny.invoke("registry", "list", "tasks")
     assert result.exit_code == 0, result.output
     assert flat(result.output).endswith("--plugins lists them too (--import MODULE or --config FILE lists your own)")
+
+
+def test_first_sentence_runs_past_i_e_and_e_g():
+    """'registry list' showed Inpainting as '... blanked out (set to 0, i.e.'."""
+    from p2s.cli.registry import _first_doc_line
+    from p2s.tasks.inpainting import Inpainting
+
+    assert _first_doc_line(Inpainting).endswith("(set to 0, i.e. mid-grey in [-1, 1]); training draws the triangle "
+                                                "at random, inference uses a fixed one.")
+
+    class Example:
+        """Reads a file, e.g. a PNG. Then more."""
+
+    assert _first_doc_line(Example) == "Reads a file, e.g. a PNG."

@@ -405,8 +405,15 @@ def test_text_file_checkpoint(tiny, pair_dir, tmp_path):
     text.write_text("hello, I am not a checkpoint\n")
     result = _translate(tiny, text, pair_dir, tmp_path / "out")
     line = tiny.one_line_error(result)
-    assert f"checkpoint '{text}' is not a readable PyTorch file" in line
+    assert f"checkpoint '{text}' is not a readable PyTorch file (it is text)." in line  # was (KeyError: 104)
     assert not (tmp_path / "out").exists()
+
+
+def test_an_image_given_as_checkpoint_is_named_an_image(tiny, pair_dir, tmp_path):
+    """Swapped --checkpoint and --input: the error says the file is a PNG, not 'Unsupported operand 80'."""
+    image = pair_dir / "p.png"
+    line = tiny.one_line_error(_translate(tiny, image, pair_dir, tmp_path / "out"))
+    assert f"checkpoint '{image}' is not a readable PyTorch file (it is a PNG image)." in line
 
 
 def test_generator_weights_given_as_checkpoint_say_where_they_belong(tiny, pair_dir, tmp_path):
@@ -570,6 +577,25 @@ def test_output_into_the_input_folder_never_replaces_an_input(tiny, ckpt, tmp_pa
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
+@pytest.mark.parametrize("command, earlier, given", [
+    ("interpolate", "frame_000.png", ["--steps", "2"]),  # RGB faces for a label-map checkpoint
+    ("edit", "a_patched.png", ["--patch", "PATCH", "--box", "0,0"]),  # --patch on a label-map checkpoint
+    ("project", "a.png", ["--no-lpips", "--lr", "50"]),
+])
+def test_a_refused_run_announces_no_replacement(tiny, ckpt, tmp_path, command, earlier, given):
+    """The 'of an earlier run will be replaced' warning comes only once every check has passed."""
+    face = tiny.write_rgb(tmp_path / "a.png", seed=1, size=(20, 20))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / earlier).write_bytes(b"earlier run")
+    inputs = [face, face] if command == "interpolate" else ["--input", face]
+    given = [str(face) if item == "PATCH" else item for item in given]
+    result = tiny.invoke(command, *inputs, *given, "--checkpoint", ckpt("seg"), "--output", out, "--device", "cpu")
+    tiny.one_line_error(result)
+    assert "warning:" not in result.output, result.output
+    assert (out / earlier).read_bytes() == b"earlier run"
+
+
 def test_resize_factor_needs_a_superres_checkpoint(tiny, ckpt, pair_dir, tmp_path):
     result = _translate(tiny, ckpt("inversion"), pair_dir, tmp_path / "out", "--resize-factor", "8")
     line = tiny.one_line_error(result)
@@ -616,6 +642,17 @@ def test_interpolate_frames_and_strip(tiny, ckpt, pair_dir, tmp_path):
     assert np.abs(frames[3].astype(int) - last).max() <= 1
     assert not np.array_equal(frames[1], frames[0]) and not np.array_equal(frames[2], frames[3])
     assert_clean(tiny, out)
+
+
+def test_interpolate_names_frames_of_a_longer_earlier_run(tiny, ckpt, pair_dir, tmp_path):
+    """frame_003.png of a 4-step run is not in a 2-step run's strip: one warning line says so."""
+    a, b, out = pair_dir / "p.png", pair_dir / "q.jpg", tmp_path / "interp"
+    for steps in ("4", "2"):
+        result = tiny.invoke("interpolate", a, b, "--checkpoint", ckpt("inversion"), "--steps", steps,
+                             "--output", out, "--device", "cpu")
+        assert result.exit_code == 0, result.output
+    assert (f"warning: 2 file(s) (frame_002.png, frame_003.png) in {out} are an earlier run's and no longer "
+            "match the new images") in flat(result.output)
 
 
 def test_interpolate_unreadable_image(tiny, ckpt, pair_dir, tmp_path):
@@ -706,6 +743,21 @@ def test_docs_give_the_real_defaults_of_resize_factor_and_strength(tiny):
     assert "(1, 2, 4, 8, 16, 32; default: the checkpoint's, 16 for official pSp files)" in readme
     assert "default 16)" not in readme
     assert "[--strength S | --strengths -3,0,3]" in readme and "(--strength S" not in readme
+
+
+def test_help_gives_the_model_s_sizes_not_ffhq_s():
+    """--resize-outputs pools to the model's pooled size and latents are (n_styles, w_dim):
+    the help once said 256x256 and 512, wrong for the shipped 64-px models (README has it right)."""
+    import typer
+
+    from p2s.cli.main import app
+
+    commands = typer.main.get_command(app).commands
+    helps = {f"{name} --{p.name}": p.help for name in ("translate", "edit", "interpolate")
+             for p in commands[name].params if p.help}
+    assert not [k for k, text in helps.items() if "256x256" in text and "pooled size" not in text]
+    assert not [k for k, text in helps.items() if "512)" in text or "(512," in text]
+    assert helps["translate --resize_outputs"] == "pool outputs to the model's pooled size (256x256 for pSp)"
 
 
 def test_translate_align_with_landmarks(tiny, ckpt, tmp_path):

@@ -49,6 +49,22 @@ def test_unusable_files(tmp_path, make, expected):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("content, reason", [
+    (b"\x89PNG\r\n\x1a\n....", "(it is a PNG image)"),
+    (b"0.1, 0.2, 0.3\n", "(it is text)"),
+    (b"\x80\x04K\x01.", "(it is a Python pickle, which p2s never loads)"),
+])
+def test_a_file_that_is_no_numpy_file_says_what_it_is(tmp_path, content, reason):
+    """NumPy's own message told a user with a PNG or a text file that it held pickled data
+    and how to load it unsafely."""
+    path = tmp_path / "d.npy"
+    path.write_bytes(content)
+    with pytest.raises(P2SError) as err:
+        load_direction(path, NUM_WS, W_DIM)
+    assert str(err.value) == f"direction file '{path}' is not a readable .npy array {reason}"
+    assert "allow_pickle" not in str(err.value)
+
+
 def test_ganspace_names(tmp_path):
     space = GanSpace(torch.eye(W_DIM)[:3], torch.tensor([3.0, 2.0, 0.5]), torch.zeros(W_DIM))
     npz = save_ganspace(tmp_path / "g.npz", space)

@@ -33,6 +33,29 @@ def ckpt(tiny, tmp_path_factory):
     return lambda name: tiny.checkpoint(tmp_path_factory, name)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _memoized_config_formatting():
+    """Remember what yapf made of each config text. ``Config.pretty_text`` reformats the
+    whole config with yapf each time it is read, and one ``p2s train`` reads it about ten
+    times (set-up log, dumped config, each checkpoint's meta): on the small CI machine that
+    was a third of every tiny training run. ``FormatCode`` is a pure function of its text
+    and style, so the texts written are unchanged; failures are not remembered."""
+    import mmengine.config.config as config_module
+
+    original = config_module.FormatCode
+    results: dict[tuple, tuple] = {}
+
+    def format_code(text, style_config=None, **kwargs):
+        key = (text, repr(style_config), repr(sorted(kwargs.items())))
+        if key not in results:
+            results[key] = original(text, style_config=style_config, **kwargs)
+        return results[key]
+
+    config_module.FormatCode = format_code
+    yield
+    config_module.FormatCode = original
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _torch_threads(request):
     """One intra-op thread unless a module sets ``TORCH_THREADS = None``: tiny models gain

@@ -155,15 +155,24 @@ def _scalars(work: Path) -> list[dict]:
     return [json.loads(line) for line in files[-1].read_text().splitlines()]
 
 
-def test_p2s_train_tiny_then_export(rendered_faces, tmp_path):
+@pytest.fixture(scope="module")
+def four_iterations(rendered_faces, tmp_path_factory) -> tuple[Path, Path]:
+    """(config, work dir) of one tiny 4-iteration ``p2s train`` run, which the tests only read."""
     from p2s.cli.main import app
-    from p2s.synthfaces.export import export_generator
 
+    folder = tmp_path_factory.mktemp("gan_train")
     config = _write_tiny_config(ROOT / "configs" / "stylegan2" / "synthfaces_64.py", rendered_faces,
-                                tmp_path / "tiny.py", max_iters=4)
-    work = tmp_path / "work"
+                                folder / "tiny.py", max_iters=4)
+    work = folder / "work"
     result = CliRunner().invoke(app, ["train", str(config), "--work-dir", str(work)])
     assert result.exit_code == 0, result.output
+    return config, work
+
+
+def test_p2s_train_tiny_then_export(four_iterations, tmp_path):
+    from p2s.synthfaces.export import export_generator
+
+    _, work = four_iterations
     rows = [r for r in _scalars(work) if "loss_d" in r]
     assert len(rows) == 4 and all(abs(r["loss_d"]) < 1e3 and abs(r["loss_g"]) < 1e3 for r in rows)
     assert any("val/score_fake" in r for r in _scalars(work))
@@ -186,18 +195,17 @@ def test_p2s_train_tiny_then_export(rendered_faces, tmp_path):
     torch.testing.assert_close(generator.file_latent_avg, generator.mean_latent(500))
 
 
-def test_resume_continues_exactly(rendered_faces, tmp_path):
+def test_resume_continues_exactly(rendered_faces, four_iterations, tmp_path):
     from p2s.cli.main import app
 
-    base = ROOT / "configs" / "stylegan2" / "synthfaces_64.py"
-    straight = _write_tiny_config(base, rendered_faces, tmp_path / "straight.py", max_iters=4)
-    first = _write_tiny_config(base, rendered_faces, tmp_path / "first.py", max_iters=2)
+    straight, work = four_iterations  # 4 iterations straight through
+    first = _write_tiny_config(ROOT / "configs" / "stylegan2" / "synthfaces_64.py", rendered_faces,
+                               tmp_path / "first.py", max_iters=2)
     runner = CliRunner()
-    assert runner.invoke(app, ["train", str(straight), "--work-dir", str(tmp_path / "a")]).exit_code == 0
     assert runner.invoke(app, ["train", str(first), "--work-dir", str(tmp_path / "b")]).exit_code == 0
     result = runner.invoke(app, ["train", str(straight), "--work-dir", str(tmp_path / "b"), "--resume"])
     assert result.exit_code == 0, result.output
-    want = torch.load(tmp_path / "a" / "iter_4.pth", weights_only=True)["state_dict"]
+    want = torch.load(work / "iter_4.pth", weights_only=True)["state_dict"]
     got = torch.load(tmp_path / "b" / "iter_4.pth", weights_only=True)["state_dict"]
     assert want.keys() == got.keys()
     for key in want:

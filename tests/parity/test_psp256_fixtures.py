@@ -34,6 +34,9 @@ def fixture_dir(request):
 def test_translate_matches_official(fixture_dir, tmp_path):
     meta = json.loads((fixture_dir / "fixture.json").read_text())
     checkpoint = fixture_checkpoint(fixture_dir)
+    # regenerated bit-exact: the very checkpoint the official code ran
+    assert tuple(checkpoint["latent_avg"].shape) == tuple(meta["latent_avg_shape"])
+    assert checkpoint["opts"]["encoder_type"] == meta["encoder_type"]
     assert weights_sha256(checkpoint["state_dict"], checkpoint["latent_avg"]) == meta["weights_sha256"]
     path = tmp_path / "psp.pt"
     torch.save(checkpoint, path)

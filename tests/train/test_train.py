@@ -433,9 +433,20 @@ def test_two_process_gloo_training_keeps_replicas_identical(tiny_configs, train_
     assert (tmp_path / "w" / "iter_3.pth").is_file()
 
 
+@pytest.fixture(scope="module")
+def one_iteration_checkpoint(tiny_configs, train_data, tmp_path_factory) -> Path:
+    """iter_1.pth of one tiny inversion run (read, never changed, by the tests that use it)."""
+    folder = tmp_path_factory.mktemp("one_iteration")
+    base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
+    tiny = tiny_configs.write_tiny_config(base, train_data, folder / "tiny.py", max_iters=1)
+    result = _invoke("train", tiny, "--work-dir", folder / "first")
+    assert result.exit_code == 0, result.output
+    return folder / "first" / "iter_1.pth"
+
+
 @pytest.mark.parametrize("case", ["text file", "list", "other encoder", "other architecture", "nan weights",
                                   "work dir is a file", "load_from setting", "load_from url"])
-def test_load_from_and_work_dir_mistakes_are_one_line(case, tiny_configs, train_data, tmp_path):
+def test_load_from_and_work_dir_mistakes_are_one_line(case, tiny_configs, train_data, tmp_path, request):
     base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
     tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py", max_iters=1)
     work = tmp_path / "runs" / "w"
@@ -449,8 +460,7 @@ def test_load_from_and_work_dir_mistakes_are_one_line(case, tiny_configs, train_
         args += ["--load-from", tmp_path / "x.pt"]
         expected = "holds no 'state_dict': it is not a p2s training checkpoint"
     elif case == "other encoder":  # a checkpoint whose encoder differs (one key gone, one reshaped)
-        assert _invoke("train", tiny, "--work-dir", tmp_path / "first").exit_code == 0
-        ckpt = torch.load(tmp_path / "first" / "iter_1.pth", weights_only=True)
+        ckpt = torch.load(request.getfixturevalue("one_iteration_checkpoint"), weights_only=True)
         keys = [k for k in ckpt["state_dict"] if k.startswith("encoder.")]
         ckpt["state_dict"].pop(keys[0])
         ckpt["state_dict"][keys[1]] = torch.zeros(1, 2, 3)
@@ -458,13 +468,12 @@ def test_load_from_and_work_dir_mistakes_are_one_line(case, tiny_configs, train_
         args += ["--load-from", tmp_path / "other.pth"]
         expected = "the checkpoint to load does not fit this model: 1 missing"
     elif case == "other architecture":  # the recorded model config names the options, not dozens of keys
-        assert _invoke("train", tiny, "--work-dir", tmp_path / "first").exit_code == 0
-        args += ["model.generator.resolution=32", "model.generator.w_dim=16", "--load-from", tmp_path / "first" / "iter_1.pth"]
+        args += ["model.generator.resolution=32", "model.generator.w_dim=16",
+                 "--load-from", request.getfixturevalue("one_iteration_checkpoint")]
         expected = ("the checkpoint to load does not fit this model: it was trained with model.generator.resolution=16 "
                     "model.generator.w_dim=8: set those to load it")
     elif case == "nan weights":
-        assert _invoke("train", tiny, "--work-dir", tmp_path / "first").exit_code == 0
-        ckpt = torch.load(tmp_path / "first" / "iter_1.pth", weights_only=True)
+        ckpt = torch.load(request.getfixturevalue("one_iteration_checkpoint"), weights_only=True)
         key = next(k for k in ckpt["state_dict"] if k.startswith("encoder."))
         ckpt["state_dict"][key].fill_(float("nan"))
         torch.save(ckpt, tmp_path / "nan.pth")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 import pytest
 import torch
 
@@ -267,9 +268,19 @@ def test_a_seed_numpy_cannot_take_is_refused_before_any_work(tiny, ckpt, pair_di
 
 
 def test_the_largest_seed_is_taken(tiny, ckpt, pair_dir, tmp_path):
-    result = tiny.invoke("translate", "--checkpoint", ckpt("inversion"), "--input", pair_dir, "--output",
-                         tmp_path / "out", "--mix", "1", "--device", "cpu", "--seed", str(2**32 - 1))
-    assert result.exit_code == 0, result.output
+    """2**32 - 1 reaches NumPy's RandomState as given: its mixes repeat, and differ from seed 0's."""
+    def mixes(seed: int, name: str) -> list[np.ndarray]:
+        out = tmp_path / name
+        result = tiny.invoke("translate", "--checkpoint", ckpt("inversion"), "--input", pair_dir, "--output",
+                             out, "--mix", "1", "--device", "cpu", "--seed", str(seed))
+        assert result.exit_code == 0, result.output
+        files = sorted(out.glob("*_mix0.png"))
+        assert files, sorted(out.iterdir())
+        return [np.asarray(Image.open(f)) for f in files]
+
+    largest, again, zero = mixes(2**32 - 1, "a"), mixes(2**32 - 1, "b"), mixes(0, "c")
+    assert all(np.array_equal(x, y) for x, y in zip(largest, again))
+    assert not all(np.array_equal(x, y) for x, y in zip(largest, zero))
 
 
 # --- translate: unusable inputs are skipped --------------------------------------------------

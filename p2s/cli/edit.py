@@ -13,6 +13,10 @@ from p2s.cli.common import (
 )
 from p2s.utils.errors import P2SError
 
+#: what ``p2s edit`` writes per input: an earlier run's file this run does not rewrite is
+#: named in one warning (a ``_strip`` left beside a new ``_edit``, from another model perhaps)
+EDIT_SUFFIXES = ("_edit", "_strip", "_patched")
+
 directions_app = typer.Typer(no_args_is_help=True, help="Make latent editing directions.")
 
 
@@ -94,7 +98,7 @@ def edit(
     require_checkpoint(checkpoint)  # before seconds of imports
     from p2s.apis.files import (
         check_output_folder, default_io_workers, list_inputs, make_output_folder, refuse_overwriting_inputs,
-        removed_when_empty, warn_replaced,
+        removed_when_empty, warn_replaced, warn_stale,
     )
     from p2s.apis.translator import Translator
     from p2s.editing.directions import check_strength, load_direction
@@ -121,8 +125,8 @@ def edit(
     inputs = list_inputs(input)
     suffixes = (["_strip" if values is not None else "_edit"] if direction is not None else []) + (
         ["_patched"] if patch is not None else [])
-    replaced = refuse_overwriting_inputs(
-        inputs, (output / f"{p.stem}{suffix}.png" for p in inputs for suffix in suffixes), warn=False)
+    planned = [output / f"{p.stem}{suffix}.png" for p in inputs for suffix in suffixes]
+    replaced = refuse_overwriting_inputs(inputs, planned, warn=False)
     translator = Translator.from_checkpoint(checkpoint, device=device, resize_outputs=resize_outputs)
     if patch is not None:  # before the direction pass writes anything
         translator.task.require_rgb_sources("--patch")
@@ -138,6 +142,7 @@ def edit(
             if bad:
                 raise P2SError(f"--layers {bad} are outside 0..{translator.num_ws - 1}")
     warn_replaced(replaced)  # only now: a refused run replaces nothing
+    warn_stale(output, (output / f"{p.stem}{suffix}.png" for p in inputs for suffix in EDIT_SUFFIXES), planned)
     with removed_when_empty(output):  # every input failed: no empty folders left
         make_output_folder(output)
 

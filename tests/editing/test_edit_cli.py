@@ -76,6 +76,21 @@ def test_strip_over_strengths(tiny, run, ckpt, faces, direction_file, tmp_path):
     assert not np.array_equal(strip[:, :RES], strip[:, 3 * RES:])
 
 
+def test_an_earlier_runs_other_edits_are_named(run, ckpt, faces, direction_file, tmp_path):
+    """A strip run into a folder of an earlier single edit leaves a_edit.png beside the new
+    a_strip.png: one warning line names it; a rerun of the same edit warns of nothing stale."""
+    out = tmp_path / "out"
+    base = ["edit", "--checkpoint", ckpt("inversion"), "--input", faces / "a.png", "--direction", direction_file,
+            "--output", out, "--device", "cpu"]
+    assert run(*base, "--strength", "2").exit_code == 0
+    result = run(*base, "--strengths", "0,1")
+    assert result.exit_code == 0, result.output
+    assert (f"warning: 1 file(s) (a_edit.png) in {out} are an earlier run's and no longer match the new images"
+            in flat(result.output))
+    again = run(*base, "--strengths", "0,1")
+    assert "a_edit.png" in flat(again.output) and "a_strip.png) in" not in flat(again.output)
+
+
 def test_ganspace_file_and_named_direction(tiny, run, ckpt, faces, ganspace_npz, tmp_path):
     from p2s.editing.ganspace import load_ganspace
 

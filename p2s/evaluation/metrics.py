@@ -152,6 +152,11 @@ def _to_pm1(images: torch.Tensor, input_range: tuple[float, float]) -> torch.Ten
     return (images.float() - low) * (2.0 / (high - low)) - 1.0
 
 
+#: smallest image side each LPIPS trunk takes (AlexNet's strided conv and two 3x3 pools,
+#: VGG16's four 2x2 pools); a smaller image fails inside torch's max-pool
+LPIPS_MIN_SIZE = {"alex": 31, "vgg": 16}
+
+
 class LPIPSMetric:
     """LPIPS distance per image (lower is better) with p2s's :class:`LPIPSLoss`.
 
@@ -169,12 +174,16 @@ class LPIPSMetric:
         weights = None if backbone_weights is None else str(backbone_weights)
         self.loss = LPIPSLoss(loss_weight=1.0, net=net, backbone_weights=weights).to(device).eval()
         self.device = torch.device(device)
+        self.min_size = LPIPS_MIN_SIZE[net]
 
     @torch.no_grad()
     def __call__(
         self, pred: torch.Tensor, target: torch.Tensor, input_range: tuple[float, float] = (0.0, 1.0)
     ) -> torch.Tensor:
         pred, target = _as_batch(pred, target)
+        if min(pred.shape[-2:]) < self.min_size:
+            raise P2SError(f"lpips needs images of at least {self.min_size}x{self.min_size}, "
+                           f"got {tuple(pred.shape[-2:])}")
         a = _to_pm1(pred, input_range).to(self.device)
         b = _to_pm1(target, input_range).to(self.device)
         distance = self.loss.lpips(a, b, normalize=False)

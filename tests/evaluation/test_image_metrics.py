@@ -154,6 +154,11 @@ def test_lpips_with_an_alexnet_file(alexnet_weights, empty_hub):
     assert torch.isfinite(different).all() and (different > 0).all()
     # [-1, 1] input declared as such gives the same distances
     assert torch.allclose(metric(a * 2 - 1, b * 2 - 1, input_range=(-1, 1)), different, atol=1e-6)
+    # AlexNet's pools need 31 px a side: a thinner image is a one-line error (a per-file
+    # skip in p2s evaluate), not torch's max-pool RuntimeError
+    assert torch.isfinite(metric(images(1, size=31, seed=6), images(1, size=31, seed=7))).all()
+    with pytest.raises(P2SError, match=r"lpips needs images of at least 31x31, got \(30, 30\)"):
+        metric(images(1, size=30, seed=6), images(1, size=30, seed=7))
 
 
 def test_id_needs_weights():

@@ -349,11 +349,18 @@ def _to_tensor(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
+def _open_side(side: str, path: str | Path) -> Image.Image:
+    try:
+        return open_rgb(Path(path))
+    except P2SError as err:
+        raise P2SError(f"{side} {err}") from None
+
+
 def load_pair(pred_path: str | Path, target_path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
     """Both images as ``[1, 3, H, W]`` in ``[0, 1]``; the prediction is resized (bicubic)
-    to the target's size when they differ."""
-    pred = open_rgb(Path(pred_path))
-    target = open_rgb(Path(target_path))
+    to the target's size when they differ. An unusable file is a :class:`P2SError` naming
+    its side (``pred a.png: ...``): both sides often hold the same file name."""
+    pred, target = (_open_side(side, path) for side, path in (("pred", pred_path), ("target", target_path)))
     if pred.size != target.size:
         pred = pred.resize(target.size, Image.Resampling.BICUBIC)
     return _to_tensor(pred), _to_tensor(target)

@@ -133,8 +133,10 @@ def test_unreadable_image_is_reported_and_exit_1(same_folders):
     result = run("--pred", pred, "--target", target, "--metrics", "mse")
     assert result.exit_code == 1, result.output
     text = flat(result.output)
-    assert "skipped b.png: not a readable image" in text and "1 pair(s) could not be read or measured: b" in text
+    assert "skipped pred b.png: not a readable image" in text and "1 pair(s) could not be read or measured: b" in text
     assert "2 pair(s)" in text
+    (target / "c.png").write_bytes(b"broken")  # the same name on the other side says which
+    assert "skipped target c.png: not a readable image" in flat(run("--pred", pred, "--target", target, "--metrics", "mse").output)
 
 
 def test_nothing_readable_is_an_error_and_writes_no_json(same_folders, tmp_path):

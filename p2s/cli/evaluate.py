@@ -43,7 +43,11 @@ def _write_json(data: dict, path: Path) -> None:
 def evaluate(
     pred: Annotated[Path, typer.Option(help="folder of predictions (pairs with --target by file stem)")],
     target: Annotated[Path, typer.Option(help="folder of ground-truth images")],
-    metrics: Annotated[str, typer.Option(help="comma list of mse, psnr, ssim, lpips, id")] = DEFAULT_METRICS,
+    metrics: Annotated[str, typer.Option(
+        help="comma list of mse, psnr, ssim, lpips, id, l2 (pSp's L2: mse of [-1, 1] images, 4x mse)")] = DEFAULT_METRICS,
+    size: Annotated[Optional[int], typer.Option(
+        help="resize both images to SIZE x SIZE (bilinear) first; 256 with --metrics l2,lpips is pSp's "
+             "calc_losses_on_images.py", min=1)] = None,
     json_path: Annotated[
         Optional[Path], typer.Option("--json", help="also write {metric: {mean, std, per_image}, pairs} here")
     ] = None,
@@ -55,7 +59,7 @@ def evaluate(
 ) -> None:
     """Compare predictions with targets: mean and std of each metric over the pairs.
 
-    Images pair by file stem and are compared as RGB in [0, 1]; a prediction whose size differs from its target is resized (bicubic) to the target's size. PSNR of identical images is inf (null in --json).
+    Images pair by file stem and are compared as RGB in [0, 1]; a prediction whose size differs from its target is resized (bicubic) to the target's size (with --size, both are resized bilinear to SIZE x SIZE). PSNR of identical images is inf (null in --json).
     """
     from p2s.apis.translator import resolve_device
     from p2s.losses.lpips import resolve_trunk_weights
@@ -88,7 +92,7 @@ def evaluate(
     with progress_bar() as bar:
         job = bar.add_task("evaluate", total=len(pairing.pairs))
         results = evaluate_pairs(
-            pairing.pairs, functions, device=device, on_error=report, on_pair=lambda _: bar.advance(job)
+            pairing.pairs, functions, device=device, on_error=report, on_pair=lambda _: bar.advance(job), size=size,
         )
     evaluated = len(pairing.pairs) - len(failed)
     if not evaluated:
@@ -103,7 +107,7 @@ def evaluate(
         table.add_row(name, _number(summary.mean), _number(summary.std), "higher" if HIGHER_IS_BETTER[name] else "lower")
     Console().print(table)
     if json_path is not None:
-        _write_json(summary_json(results, evaluated), json_path)
+        _write_json(summary_json(results, evaluated, size), json_path)
         err_console.print(f"wrote {escape(str(json_path))}", highlight=False)
     if failed:
         err_console.print(f"[red]{len(failed)} pair(s) could not be read or measured:[/] {escape(_names(failed))}",

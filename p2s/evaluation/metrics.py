@@ -58,8 +58,8 @@ __all__ = [
 ]
 
 #: metrics ``p2s evaluate`` knows, in its default display order
-METRIC_NAMES = ("mse", "psnr", "ssim", "lpips", "id")
-HIGHER_IS_BETTER = {"mse": False, "psnr": True, "ssim": True, "lpips": False, "id": True}
+METRIC_NAMES = ("mse", "psnr", "ssim", "lpips", "id", "l2")
+HIGHER_IS_BETTER = {"mse": False, "psnr": True, "ssim": True, "lpips": False, "id": True, "l2": False}
 
 
 # --------------------------------------------------------------------------------------------
@@ -84,6 +84,12 @@ def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error per image: ``[N]``."""
     pred, target = _as_batch(pred, target)
     return (pred - target).pow(2).flatten(1).mean(dim=1)
+
+
+def l2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """pSp's L2 of ``calc_losses_on_images.py``: the mean squared error of images in
+    ``[-1, 1]``, i.e. 4x :func:`mse` on ``[0, 1]``: ``[N]``."""
+    return 4.0 * mse(pred, target)
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
@@ -294,6 +300,8 @@ def build_metrics(
     for name in parse_metric_names(list(names)):
         if name == "mse":
             metrics[name] = mse
+        elif name == "l2":
+            metrics[name] = l2
         elif name == "psnr":
             metrics[name] = psnr
         elif name == "ssim":
@@ -356,12 +364,18 @@ def _open_side(side: str, path: str | Path) -> Image.Image:
         raise P2SError(f"{side} {err}") from None
 
 
-def load_pair(pred_path: str | Path, target_path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
+def load_pair(
+    pred_path: str | Path, target_path: str | Path, size: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Both images as ``[1, 3, H, W]`` in ``[0, 1]``; the prediction is resized (bicubic)
-    to the target's size when they differ. An unusable file is a :class:`P2SError` naming
-    its side (``pred a.png: ...``): both sides often hold the same file name."""
+    to the target's size when they differ, or with ``size`` both are resized (bilinear)
+    to ``size`` x ``size`` first, as pSp's metric script does at 256. An unusable file is
+    a :class:`P2SError` naming its side (``pred a.png: ...``): both sides often hold the
+    same file name."""
     pred, target = (_open_side(side, path) for side, path in (("pred", pred_path), ("target", target_path)))
-    if pred.size != target.size:
+    if size is not None:
+        pred, target = (im.resize((size, size), Image.Resampling.BILINEAR) for im in (pred, target))
+    elif pred.size != target.size:
         pred = pred.resize(target.size, Image.Resampling.BICUBIC)
     return _to_tensor(pred), _to_tensor(target)
 
@@ -392,14 +406,16 @@ def evaluate_pairs(
     device: str | torch.device = "cpu",
     on_error: Callable[[str, str], None] | None = None,
     on_pair: Callable[[str], None] | None = None,
+    size: int | None = None,
 ) -> dict[str, MetricSummary]:
     """Every metric on every ``(stem, pred path, target path)``; a pair that cannot be read
     or measured (an image too small for SSIM's window, say) goes to ``on_error(stem,
-    message)`` and is left out of every metric, so all of them cover the same pairs."""
+    message)`` and is left out of every metric, so all of them cover the same pairs.
+    ``size``: compare both images resized to ``size`` x ``size`` (see :func:`load_pair`)."""
     results = {name: MetricSummary({}) for name in metrics}
     for stem, pred_path, target_path in pairs:
         try:
-            pred, target = load_pair(pred_path, target_path)
+            pred, target = load_pair(pred_path, target_path, size)
             pred, target = pred.to(device), target.to(device)
             try:
                 values = {name: float(fn(pred, target)[0]) for name, fn in metrics.items()}
@@ -420,9 +436,10 @@ def _json_number(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def summary_json(results: dict[str, MetricSummary], pairs: int) -> dict:
-    """``{metric: {mean, std, per_image: {stem: value}}, pairs: N}``; non-finite numbers
-    (PSNR of identical images is ``+inf``) become ``null``."""
+def summary_json(results: dict[str, MetricSummary], pairs: int, size: int | None = None) -> dict:
+    """``{metric: {mean, std, per_image: {stem: value}}, pairs: N}`` (and ``size`` when the
+    images were compared resized); non-finite numbers (PSNR of identical images is
+    ``+inf``) become ``null``."""
     data: dict = {}
     for name, summary in results.items():
         data[name] = {
@@ -431,4 +448,6 @@ def summary_json(results: dict[str, MetricSummary], pairs: int) -> dict:
             "per_image": {stem: _json_number(v) for stem, v in summary.per_image.items()},
         }
     data["pairs"] = pairs
+    if size is not None:
+        data["size"] = size
     return data

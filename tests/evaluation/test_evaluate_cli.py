@@ -86,6 +86,26 @@ def test_sizes_differ_and_values_are_per_image(tmp_path):
     assert data["mse"]["std"] == pytest.approx(abs(mse_x - mse_y) / 2)
 
 
+def test_size_resizes_both_and_l2_is_psps(tmp_path):
+    """--size 16: both images bilinear to 16x16 first (pSp's calc_losses_on_images.py does
+    so at 256); l2 is the mse of [-1, 1] images, 4x mse; the JSON records the size."""
+    pred, target = tmp_path / "pred", tmp_path / "target"
+    pred.mkdir(), target.mkdir()
+    Image.fromarray(picture(1, size=(24, 20))).save(pred / "x.png")
+    Image.fromarray(picture(2, size=(48, 40))).save(target / "x.png")
+    report = tmp_path / "m.json"
+    result = run("--pred", pred, "--target", target, "--metrics", "l2,mse", "--size", "16", "--json", report)
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    a, b = (np.asarray(Image.open(folder / "x.png").resize((16, 16), Image.BILINEAR), dtype=np.float32) / 255
+            for folder in (pred, target))
+    expected = float(np.mean(((2 * a - 1) - (2 * b - 1)) ** 2))
+    assert data["l2"]["per_image"]["x"] == pytest.approx(expected, rel=1e-5)
+    assert data["l2"]["mean"] == pytest.approx(4 * data["mse"]["mean"])
+    assert data["size"] == 16 and data["pairs"] == 1
+    assert run("--pred", pred, "--target", target, "--metrics", "mse", "--size", "0").exit_code == 2
+
+
 def test_unknown_metric_and_nothing_pairing(same_folders, tmp_path):
     pred, target = same_folders
     assert "unknown metric 'fid'" in one_line_error(run("--pred", pred, "--target", target, "--metrics", "mse,fid"))

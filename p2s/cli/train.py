@@ -370,13 +370,14 @@ def val_metric_names(cfg) -> list[str] | None:
     ``val_step`` comes without a ``val_terms``)."""
     from p2s.evaluation import LossMetric
     from p2s.registry import METRICS, MODELS
+    from p2s.utils.build import config_class
 
     evaluator, model = cfg.get("val_evaluator"), cfg.get("model")
     if not isinstance(evaluator, dict) or not isinstance(model, dict):
         return None
-    if _class_of(METRICS, evaluator) is not LossMetric:
+    if config_class(METRICS, evaluator) is not LossMetric:
         return None
-    terms = declared_val_terms(_class_of(MODELS, model), model)
+    terms = declared_val_terms(config_class(MODELS, model), model)
     if terms is None:
         return None
     prefix = evaluator.get("prefix") or LossMetric.default_prefix
@@ -394,14 +395,6 @@ def declared_val_terms(model_class, model_cfg: dict) -> list[str] | None:
     if owner is None or not declares or not issubclass(declares[0], owner):
         return None
     return model_class.val_terms(model_cfg)
-
-
-def _class_of(registry, node):
-    """The class a component config's ``type`` names (a name or the class itself), or None."""
-    from p2s.utils.build import registered_class
-
-    kind = node.get("type") if isinstance(node, dict) else None
-    return registered_class(registry, kind) if isinstance(kind, str) else kind
 
 
 def check_resumable(work_dir: Path) -> str | None:
@@ -467,9 +460,10 @@ def check_task_fits_config(cfg) -> None:
     checked once built."""
     from p2s.models.psp import POOLED_SIZE, PSP
     from p2s.registry import MODELS
+    from p2s.utils.build import config_class
 
     model = cfg.get("model")
-    if cfg.get("task") is None or not isinstance(model, dict) or _class_of(MODELS, model) is not PSP:
+    if cfg.get("task") is None or not isinstance(model, dict) or config_class(MODELS, model) is not PSP:
         return
     backbone = (model.get("encoder") or {}).get("backbone") or {}
     channels = backbone.get("in_channels") if isinstance(backbone, dict) else None

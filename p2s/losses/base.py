@@ -168,12 +168,11 @@ def configured_loss_name(loss: Any) -> str | None:
     import inspect
 
     from p2s.registry import LOSSES
-    from p2s.utils.build import registered_class
+    from p2s.utils.build import config_class
 
     if isinstance(loss, dict) and isinstance(loss.get("loss_name"), str):
         return loss["loss_name"]
-    kind = loss.get("type") if isinstance(loss, dict) else None
-    cls = registered_class(LOSSES, kind) if isinstance(kind, str) else kind
+    cls = config_class(LOSSES, loss)
     parameter = inspect.signature(cls).parameters.get("loss_name") if callable(cls) else None
     default = getattr(parameter, "default", None)
     return default if isinstance(default, str) else None

@@ -35,6 +35,13 @@ def registered_class(registry: Registry, name: str) -> Any | None:
     return None
 
 
+def config_class(registry: Registry, node: Any) -> Any | None:
+    """The class a component config's ``type`` names (a registered name or the class
+    itself), or None, without building anything."""
+    kind = node.get("type") if isinstance(node, dict) else None
+    return registered_class(registry, kind) if isinstance(kind, str) else kind
+
+
 def _unknown_type_message(registry: Registry, name: str) -> str:
     names = registered_names(registry)
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)

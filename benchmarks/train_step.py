@@ -2,8 +2,9 @@
 
 Random weights at real sizes by default (IR-SE50 encoder, 1024 StyleGAN2, AlexNet LPIPS,
 IR-SE50 identity network). Prints a table and writes JSON. ``bf16`` is the path of
-``p2s train --amp`` (MMEngine's AmpOptimWrapper, bf16 autocast, no loss scaling); ``tf32`` is fp32 with
-TF32 matrix products and convolutions.
+``p2s train --amp`` (MMEngine's AmpOptimWrapper, bf16 autocast, no loss scaling); ``fp32`` is IEEE
+float32 throughout; ``tf32`` is float32 with TF32 matrix products and convolutions, about what a plain
+``p2s train`` runs on a GPU (PyTorch's defaults: cuDNN convolutions in TF32, matrix products in float32).
 
     python benchmarks/train_step.py --device cuda --batch-sizes 8 32 --precisions fp32 tf32 bf16 --json train.json
     python benchmarks/train_step.py --device cpu --batch-sizes 2 --resolution 256   # CPU
@@ -22,6 +23,7 @@ from common import (Table, add_model_arguments, machine, measured, median, peak_
 from p2s.engine import Ranger
 from p2s.engine.amp import bf16_wrapper_kwargs
 from p2s.models import PSP
+from p2s.utils.precision import set_float32_precision
 
 #: narrow identity network of ``--tiny`` (the smoke test's), in place of IR-SE50
 TINY_FACENET = dict(units=(1, 1, 1, 1), widths=(8, 8, 16, 16))
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
                   ["precision", "batch", "it_per_s", "images_per_s", "step_ms", "peak_mib"], args.json, meta)
     model = build(args.resolution, device, args.tiny)
     for precision in args.precisions:
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
+        set_float32_precision("tf32" if precision == "tf32" else "ieee")  # bf16: what autocast leaves in float32
         wrapper = optim_wrapper(model, precision, device)
         for batch in args.batch_sizes:
             source = torch.randn(batch, 3, 256, 256, device=device)

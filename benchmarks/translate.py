@@ -28,8 +28,7 @@ def translator(resolution: int, device: str, precision: str, channels_last: bool
                tiny: bool = False) -> Translator:
     torch.manual_seed(0)  # the same random weights for every precision, so their images compare
     model = PSP(**psp_parts(resolution, tiny))
-    torch_precision = "fp32" if precision == "tf32" else precision
-    return Translator(model, Inversion(), device, precision=torch_precision, channels_last=channels_last,
+    return Translator(model, Inversion(), device, precision=precision, channels_last=channels_last,
                       compile_mode=compile_mode)
 
 
@@ -59,7 +58,6 @@ def main(argv: list[str] | None = None) -> None:
     probe = torch.randn(2, 3, 256, 256, generator=torch.Generator().manual_seed(1)).to(device)
     reference = None  # fp32 images of the probe: what the other precisions are compared with
     for precision in args.precisions:
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
         try:
             t = translator(args.resolution, args.device, precision, not args.no_channels_last, args.compile, args.tiny)
             images = t.translate(probe).images.float().clamp(-1, 1)

@@ -37,7 +37,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     device = torch.device(args.device)
     args.precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = args.precision == "tf32"
     t = translator(args.resolution, args.device, args.precision, True, "none", args.tiny)
     sources = torch.randn(args.batch, 3, 256, 256, device=device)
     for _ in range(3):

@@ -17,10 +17,13 @@ from p2s.datasets.transforms.official import tensors_to_uint8
 from p2s.models.psp import PSP
 from p2s.tasks.base import TaskAdapter
 from p2s.utils.errors import P2SError, P2SWarning
+from p2s.utils.precision import float32_precision
 
 
-#: inference precisions: fp32 is exact (matches the official outputs); bf16 is for GPUs
-PRECISIONS = ("fp32", "bf16")
+#: inference precisions: fp32 is exact IEEE float32 (matches the official outputs), also on a
+#: GPU where PyTorch's default lets cuDNN round convolutions to TF32; tf32 is that default
+#: (float32 with TF32 tensor cores, the official code's setting; fp32 on a CPU); bf16 autocasts
+PRECISIONS = ("fp32", "tf32", "bf16")
 #: ``torch.compile`` modes; ``reduce-overhead`` also captures CUDA graphs (fixed shapes)
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 #: what ``translate_images`` and ``prepare`` take: one image or path, or a list of them
@@ -239,11 +242,12 @@ class Translator:
             channels_last=channels_last, compile_mode=compile_mode, compile_backend=compile_backend,
         )
 
-    def _autocast(self):
-        """bf16 autocast for ``precision='bf16'``; fp32 is the exact path."""
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+    def _arithmetic(self) -> contextlib.AbstractContextManager:
+        """The scope every forward runs in: bf16 autocast, or float32 exact (``fp32``) or
+        with TF32 tensor cores (``tf32``), whatever the process's TF32 flags say."""
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return float32_precision("ieee" if self.precision == "fp32" else "tf32")
 
     @property
     def num_ws(self) -> int:
@@ -288,14 +292,14 @@ class Translator:
     def encode(self, sources: torch.Tensor) -> torch.Tensor:
         """W+ codes ``[N, num_ws, w_dim]`` (float32) of prepared sources, without generating."""
         self._check_sources(sources, "encode")
-        with self._autocast():
+        with self._arithmetic():
             return self._own(self._encode(sources.to(self.device, torch.float32)).float())
 
     @torch.no_grad()
     def translate(self, sources: torch.Tensor) -> Translation:
         """Encode and generate a batch of prepared sources."""
         self._check_sources(sources, "translate")
-        with self._autocast():
+        with self._arithmetic():
             codes = self._encode(sources.to(self.device, torch.float32))
             images = self._decode(codes, noise_mode=self.noise_mode, resize=self.resize_outputs)
         return Translation(self._own(images.float()), self._own(codes.float()))
@@ -310,7 +314,7 @@ class Translator:
             shown = list(codes.shape) if isinstance(codes, torch.Tensor) else type(codes).__name__
             raise P2SError(f"decode() takes float W+ codes [N, {expected[0]}, {expected[1]}] (N >= 1), got {shown}")
         codes = codes.to(self.device, torch.float32)
-        with self._autocast():
+        with self._arithmetic():
             images = self._decode(codes, noise_mode=self.noise_mode, resize=self.resize_outputs)
         return Translation(self._own(images.float()), codes)
 
@@ -324,7 +328,8 @@ class Translator:
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise P2SError(f"mixing_latents() needs a count of at least 1, got {count!r}")
         z = draw_mixing_z(count, self.model.decoder.w_dim, rng)
-        w = self.model.decoder.mapping(torch.from_numpy(z).to(self.device))
+        with self._arithmetic():
+            w = self.model.decoder.mapping(torch.from_numpy(z).to(self.device)).float()
         return w.unsqueeze(1).expand(-1, self.num_ws, -1)
 
     @torch.no_grad()
@@ -341,7 +346,7 @@ class Translator:
         check_mix_alpha(alpha)
         if len(inject) == 0:
             raise P2SError("style_mix() got no latents to inject (inject is empty)")
-        with self._autocast():
+        with self._arithmetic():
             codes = self._encode(source.to(self.device, torch.float32).unsqueeze(0)).float()
             mixed = self.model.mix_codes(codes.expand(len(inject), -1, -1), inject, layers, alpha)
             images = self._decode(mixed, noise_mode=self.noise_mode, resize=self.resize_outputs)
@@ -354,7 +359,7 @@ class Translator:
             raise P2SError(f"--steps must be at least 2 (both ends), got {steps}")
         for source in (source_a, source_b):
             self._check_sources(source, "interpolate", batched=False)
-        with self._autocast():
+        with self._arithmetic():
             codes = self._encode(torch.stack([source_a, source_b]).to(self.device, torch.float32)).float()
             t = torch.linspace(0, 1, steps, device=self.device).view(-1, 1, 1)
             path = (1 - t) * codes[0:1] + t * codes[1:2]

@@ -217,6 +217,38 @@ def test_bf16_stays_close_to_fp32(ckpt, rgb_files):
     assert levels.mean() < 4, levels.mean()
 
 
+@pytest.mark.parametrize(("precision", "expected"), [("fp32", (False, False)), ("tf32", (True, True))])
+def test_float32_precisions_run_every_pass_under_their_tf32_switches(ckpt, rgb_files, precision, expected):
+    # fp32 must be IEEE float32 on a GPU too, where PyTorch's default lets cuDNN convolve in TF32
+    t = Translator.from_checkpoint(ckpt("inversion"), device="cpu", precision=precision)
+    seen = []
+
+    def recording(run):
+        def wrapped(*args, **kwargs):
+            seen.append((run.__name__, torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32))
+            return run(*args, **kwargs)
+        return wrapped
+
+    t._encode, t._decode = recording(t._encode), recording(t._decode)
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    source = t.prepare([t.task.load_source(rgb_files[0])])
+    t.translate(source)
+    t.decode(t.encode(source))
+    t.interpolate(source[0], source[0], steps=2)
+    t.style_mix(source[0], t.mixing_latents(2, 0), [1])
+    assert {name for name, *_ in seen} == {"encode", "decode"} and len(seen) == 8
+    assert {tuple(flags) for _, *flags in seen} == {expected}
+    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == before
+
+
+def test_tf32_on_a_cpu_is_fp32_bit_for_bit(ckpt, rgb_files):
+    exact = Translator.from_checkpoint(ckpt("inversion"), device="cpu")
+    tf32 = Translator.from_checkpoint(ckpt("inversion"), device="cpu", precision="tf32")
+    sources = exact.prepare([exact.task.load_source(p) for p in rgb_files[:2]])
+    a, b = exact.translate(sources), tf32.translate(sources)
+    assert torch.equal(a.images, b.images) and torch.equal(a.latents, b.latents)
+
+
 @pytest.mark.parametrize("has_kernels", [False, True])
 def test_bf16_on_a_cpu_without_bf16_kernels_warns(ckpt, monkeypatch, has_kernels):
     monkeypatch.setattr(translator_module, "cpu_has_bf16_kernels", lambda: has_kernels)
@@ -256,7 +288,7 @@ def test_channels_last_matches_contiguous(ckpt, rgb_files):
 
 
 def test_unknown_precision_is_refused(ckpt):
-    with pytest.raises(P2SError, match="fp32, bf16"):
+    with pytest.raises(P2SError, match="fp32, tf32, bf16"):
         Translator.from_checkpoint(ckpt("inversion"), device="cpu", precision="fp8")
 
 

@@ -551,6 +551,19 @@ def test_bf16_on_a_cpu_without_bf16_kernels_is_one_warning_line(tiny, ckpt, pair
     assert pngs(tmp_path / "out") == ["p.png", "q.png"]
 
 
+def test_tf32_is_a_precision_and_on_a_cpu_writes_the_fp32_images(tiny, ckpt, pair_dir, tmp_path):
+    for precision in ("fp32", "tf32"):
+        result = tiny.invoke(
+            "translate", "--checkpoint", ckpt("inversion"), "--input", pair_dir, "--output", tmp_path / precision,
+            "--device", "cpu", "--precision", precision,
+        )
+        assert result.exit_code == 0, result.output
+    assert pngs(tmp_path / "tf32") == pngs(tmp_path / "fp32") == ["p.png", "q.png"]
+    for name in ("p.png", "q.png"):
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "tf32" / name)),
+                                      np.asarray(Image.open(tmp_path / "fp32" / name)))
+
+
 @pytest.mark.parametrize("device", ["gpu", "tpu"])
 def test_an_unknown_device_is_one_line(tiny, ckpt, pair_dir, tmp_path, device):
     result = tiny.invoke(

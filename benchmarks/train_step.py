@@ -58,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8])
     parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "tf32", "bf16"])
     add_model_arguments(parser)
+    parser.add_argument("--cudnn-benchmark", action="store_true",
+                        help="let cuDNN time its algorithms for each new shape (torch.backends.cudnn.benchmark)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=Path)
@@ -67,8 +69,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     device = torch.device(args.device)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     meta = dict(machine=machine(), resolution=args.resolution, torch=torch.__version__, device=str(device),
-                tiny=args.tiny)
+                cudnn_benchmark=args.cudnn_benchmark, tiny=args.tiny)
     table = Table(f"inversion recipe training step, {meta['machine']}, output {args.resolution} px",
                   ["precision", "batch", "it_per_s", "images_per_s", "step_ms", "peak_mib"], args.json, meta)
     model = build(args.resolution, device, args.tiny)

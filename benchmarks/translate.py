@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "tf32", "bf16"])
     add_model_arguments(parser)
+    parser.add_argument("--cudnn-benchmark", action="store_true",
+                        help="let cuDNN time its algorithms for each new shape (torch.backends.cudnn.benchmark)")
     parser.add_argument("--no-channels-last", action="store_true")
     parser.add_argument("--compile", default="none", choices=["none", "default", "reduce-overhead", "max-autotune"],
                         help="torch.compile mode (compilation happens in the warm-up calls)")
@@ -50,8 +52,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     device = torch.device(args.device)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     meta = dict(machine=machine(), resolution=args.resolution, torch=torch.__version__, device=str(device),
-                channels_last=not args.no_channels_last, compile=args.compile, tiny=args.tiny)
+                cudnn_benchmark=args.cudnn_benchmark, channels_last=not args.no_channels_last, compile=args.compile,
+                tiny=args.tiny)
     table = Table(f"pSp inference, {meta['machine']}, output {args.resolution} px",
                   ["precision", "batch", "images_per_s", "latency_ms", "peak_mib", "mean_abs_error_vs_fp32"],
                   args.json, meta)

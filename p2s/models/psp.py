@@ -12,6 +12,7 @@ from torch import nn
 from p2s.encoders.base import BaseEncoder
 from p2s.generators.base import BaseGenerator
 from p2s.losses.base import BaseLoss, configured_loss_name
+from p2s.models.preprocessing import data_preprocessor_config
 from p2s.registry import ENCODERS, GENERATORS, LOSSES, MODELS
 from p2s.utils.build import build
 from p2s.utils.errors import P2SError
@@ -39,7 +40,8 @@ class PSP(BaseModel):
         source_value_range: value range of the encoder input, for image grids.
         pooled_size: side generator images are average-pooled to for losses and resized
             outputs (pSp: 256; a 64 px domain uses 64).
-        data_preprocessor: MMEngine data preprocessor config (moves batches to device).
+        data_preprocessor: MMEngine data preprocessor config (moves batches to device;
+            default: asynchronous copies, see :mod:`p2s.models.preprocessing`).
     """
 
     def __init__(
@@ -56,7 +58,7 @@ class PSP(BaseModel):
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        super().__init__(data_preprocessor=data_preprocessor_config(data_preprocessor), init_cfg=init_cfg)
         self.decoder = build(GENERATORS, generator, BaseGenerator)
         self.encoder = build(
             ENCODERS,

@@ -29,6 +29,7 @@ from torch import nn
 from p2s.generators.base import BaseGenerator
 from p2s.generators.stylegan2 import noise_size
 import p2s.generators.discriminator  # noqa: F401  (registers StyleGAN2Discriminator in MODELS)
+from p2s.models.preprocessing import data_preprocessor_config
 from p2s.registry import GENERATORS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 from p2s.utils.build import build
 from p2s.utils.errors import P2SError
@@ -69,7 +70,7 @@ class StyleGAN2GAN(BaseModel):
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        super().__init__(data_preprocessor=data_preprocessor_config(data_preprocessor), init_cfg=init_cfg)
         if r1_gamma < 0 or r1_interval < 0 or not 0 <= mixing_prob <= 1 or ema_kimg <= 0:
             raise P2SError(
                 f"StyleGAN2GAN needs r1_gamma >= 0, r1_interval >= 0, 0 <= mixing_prob <= 1 and "

@@ -118,3 +118,12 @@ def test_val_step_returns_the_terms_val_terms_declares():
     (out,) = model.val_step(dict(inputs=images, data_samples=dict(target=images)))
     assert sorted(out["losses"]) == sorted(PSP.val_terms(dict(losses=losses))) == ["loss", "loss_l2", "loss_reg"]
     assert PSP.val_terms(dict(losses=dict(l2=dict(type="L2Loss"), odd=dict(type=object)))) is None
+
+
+def test_batches_reach_the_device_by_asynchronous_copies():
+    # a blocking copy would wait for the GPU's queue every iteration (pinned memory: it need not)
+    assert tiny().data_preprocessor._non_blocking is True
+    assert tiny(data_preprocessor=dict(type="BaseDataPreprocessor")).data_preprocessor._non_blocking is False
+    batch = dict(inputs=torch.randn(2, 3, 8, 8), data_samples=dict(target=torch.randn(2, 3, 8, 8)))
+    moved = tiny().data_preprocessor(batch, True)  # on the CPU the batch is the same values
+    torch.testing.assert_close(moved["data_samples"]["target"], batch["data_samples"]["target"])

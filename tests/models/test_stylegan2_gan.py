@@ -210,3 +210,10 @@ def test_resume_continues_exactly(rendered_faces, four_iterations, tmp_path):
     assert want.keys() == got.keys()
     for key in want:
         torch.testing.assert_close(got[key], want[key], rtol=0, atol=0, msg=key)
+
+
+def test_batches_reach_the_device_by_asynchronous_copies():
+    # a blocking copy would wait for the GPU's queue every iteration (pinned memory: it need not)
+    assert _tiny_model().data_preprocessor._non_blocking is True
+    blocking = _tiny_model(data_preprocessor=dict(type="BaseDataPreprocessor"))
+    assert blocking.data_preprocessor._non_blocking is False  # a config's own choice stands

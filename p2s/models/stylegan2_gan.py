@@ -233,7 +233,8 @@ class StyleGAN2GAN(BaseModel):
         log["loss_g"] = loss_g.detach()
 
         self.images_seen += n
-        log["ema_beta"] = torch.tensor(self.update_ema(n))
+        # on the losses' device, as the runtime-info hook stacks every value (a fill, no host copy)
+        log["ema_beta"] = torch.full((), self.update_ema(n), device=loss_g.device)
         self.last_visuals = dict(output=fake[:8].detach(), target=real[:8].detach())
         return log
 

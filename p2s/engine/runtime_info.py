@@ -73,8 +73,8 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
             return
         pending, self._pending = self._pending, []
         tensors = [v for _, row in pending for v in row.values() if isinstance(v, torch.Tensor)]
-        if tensors:  # one device-to-host copy for the whole interval
-            host = iter(torch.stack([t.float().reshape(()) for t in tensors]).cpu().tolist())
+        if tensors:  # one device-to-host copy (per device) for the whole interval
+            host = iter(_host_values(tensors))
         for iteration, row in pending:
             for key, value in row.items():
                 scalar = next(host) if isinstance(value, torch.Tensor) else value
@@ -104,6 +104,18 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
     def after_train(self, runner) -> None:
         self.flush(runner)
         super().after_train(runner)
+
+
+def _host_values(tensors: list[torch.Tensor]) -> list[float]:
+    """The values of one-element tensors, one copy per device: a model may log a CPU
+    scalar next to its CUDA losses, and a stack across devices fails."""
+    values = [0.0] * len(tensors)
+    for device in dict.fromkeys(t.device for t in tensors):
+        index = [i for i, t in enumerate(tensors) if t.device == device]
+        stacked = torch.stack([tensors[i].float().reshape(()) for i in index])
+        for i, value in zip(index, stacked.tolist()):  # tolist copies a device tensor to the host
+            values[i] = value
+    return values
 
 
 def _not_finite(value) -> bool:

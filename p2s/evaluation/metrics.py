@@ -33,6 +33,7 @@ from PIL import Image
 
 from p2s.datasets.folders import IMAGE_SUFFIXES, by_stem, open_rgb
 from p2s.utils.errors import P2SError
+from p2s.utils.precision import float32_precision
 
 __all__ = [
     "HIGHER_IS_BETTER",
@@ -192,7 +193,8 @@ class LPIPSMetric:
                            f"got {tuple(pred.shape[-2:])}")
         a = _to_pm1(pred, input_range).to(self.device)
         b = _to_pm1(target, input_range).to(self.device)
-        distance = self.loss.lpips(a, b, normalize=False)
+        with float32_precision("ieee"):  # the same figure on a GPU, where cuDNN would round to TF32
+            distance = self.loss.lpips(a, b, normalize=False)
         return distance.flatten(1).mean(dim=1).double().cpu()
 
 
@@ -225,7 +227,8 @@ class IDSimilarity:
         """``[N, 3, H, W]`` in ``[-1, 1]`` -> ``[N, 512]`` unit embeddings."""
         if tuple(images.shape[-2:]) != (256, 256):
             images = F.adaptive_avg_pool2d(images, (256, 256))
-        return self.loss.embed(images)
+        with float32_precision("ieee"):  # the same figure on a GPU, where cuDNN would round to TF32
+            return self.loss.embed(images)
 
     @torch.no_grad()
     def __call__(

@@ -178,6 +178,27 @@ def test_id_similarity_with_a_random_irse50(irse50_weights):
     assert torch.allclose(metric.embed(big * 2 - 1), metric.embed(a * 2 - 1), atol=1e-5)
 
 
+def test_network_metrics_run_in_exact_float32(alexnet_weights, irse50_weights, empty_hub, monkeypatch):
+    # on a GPU PyTorch's default lets cuDNN convolve float32 in TF32: metrics would differ by device
+    lpips_metric, id_metric = LPIPSMetric(alexnet_weights), IDSimilarity(irse50_weights)
+    seen = []
+
+    def recording(run):
+        def wrapped(*args, **kwargs):
+            seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32))
+            return run(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(lpips_metric.loss.lpips, "forward", recording(lpips_metric.loss.lpips.forward))
+    monkeypatch.setattr(id_metric.loss, "embed", recording(id_metric.loss.embed))
+    before = torch.backends.cudnn.allow_tf32
+    a, b = images(1, size=64, seed=4), images(1, size=64, seed=5)
+    lpips_metric(a, b)
+    id_metric(a, b)
+    assert seen == [(False, False), (False, False)]
+    assert torch.backends.cudnn.allow_tf32 == before
+
+
 # --- names, pairing, loading, summaries -----------------------------------------------
 def test_metric_names():
     assert parse_metric_names(" MSE, ssim,mse,,psnr") == ["mse", "ssim", "psnr"]

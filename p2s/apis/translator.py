@@ -244,7 +244,7 @@ class Translator:
 
     def _arithmetic(self) -> contextlib.AbstractContextManager:
         """The scope every forward runs in: bf16 autocast, or float32 exact (``fp32``) or
-        with TF32 tensor cores (``tf32``), whatever the process's TF32 flags say."""
+        with TF32 tensor cores (``tf32``) whatever the process's TF32 flags are outside it."""
         if self.precision == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return float32_precision("ieee" if self.precision == "fp32" else "tf32")

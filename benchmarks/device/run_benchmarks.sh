@@ -23,23 +23,23 @@ stage() {  # stage SECONDS NAME COMMAND...: one measurement, bounded so the othe
     timeout "$limit" "$@" || echo "!! $name stopped (exit $?)"
     echo "-- $name: $(( SECONDS - begin )) s"
 }
-stage 120 "inference, eager" python3 benchmarks/translate.py --device cuda --batch-sizes 1 8 32 64 \
+stage 110 "inference, eager" python3 benchmarks/translate.py --device cuda --batch-sizes 1 8 32 64 \
     --precisions fp32 tf32 bf16 --warmup 3 --repeats 10 --json "$OUT/translate.json"
-stage 40 "inference, eager, NCHW (is channels_last the right default here?)" python3 benchmarks/translate.py \
+stage 30 "inference, eager, NCHW (is channels_last the right default here?)" python3 benchmarks/translate.py \
     --device cuda --batch-sizes 1 32 --precisions bf16 --no-channels-last --warmup 3 --repeats 5 \
     --json "$OUT/translate_nchw.json"
-stage 35 "inference, eager, cudnn.benchmark (should p2s set it for fixed shapes?)" python3 benchmarks/translate.py \
+stage 30 "inference, eager, cudnn.benchmark (should p2s set it for fixed shapes?)" python3 benchmarks/translate.py \
     --device cuda --batch-sizes 1 32 --precisions bf16 fp32 --cudnn-benchmark --warmup 3 --repeats 5 \
     --json "$OUT/translate_cudnn_benchmark.json"
-stage 95 "training step" python3 benchmarks/train_step.py --device cuda --batch-sizes 8 32 \
+stage 85 "training step" python3 benchmarks/train_step.py --device cuda --batch-sizes 8 32 \
     --precisions fp32 tf32 bf16 --warmup 2 --repeats 5 --json "$OUT/train.json"
-stage 35 "training step, cudnn.benchmark" python3 benchmarks/train_step.py --device cuda --batch-sizes 32 \
-    --precisions bf16 tf32 --cudnn-benchmark --warmup 2 --repeats 5 --json "$OUT/train_cudnn_benchmark.json"
-stage 60 "profile, bf16 inference batch 32" python3 benchmarks/device/profile_translate.py --batch 32 \
+stage 95 "p2s train loop (data loading, hooks, logging), batch 8" python3 benchmarks/train_loop.py --device cuda \
+    --precisions bf16 tf32 --batch 8 --workers 8 --iterations 60 --run-timeout 45 --json "$OUT/train_loop.json"
+stage 50 "profile, bf16 inference batch 32" python3 benchmarks/device/profile_translate.py --batch 32 \
     --precision bf16 --out "$OUT/profile_bf16_b32.txt"
-stage 150 "inference, torch.compile reduce-overhead (CUDA graphs), bf16 first" python3 benchmarks/translate.py --device cuda \
+stage 145 "inference, torch.compile reduce-overhead (CUDA graphs), bf16 first" python3 benchmarks/translate.py --device cuda \
     --batch-sizes 1 32 --precisions bf16 fp32 --compile reduce-overhead --warmup 3 --repeats 10 \
     --json "$OUT/translate_compiled.json"
-stage 55 "p2s translate on files (read, PNG write, whole pipeline)" python3 benchmarks/translate_files.py \
+stage 45 "p2s translate on files (read, PNG write, whole pipeline)" python3 benchmarks/translate_files.py \
     --device cuda --workers 0 16 --levels 6 1 --images 24 --pipeline-images 48 --batch 16 \
     --json "$OUT/translate_files.json"

@@ -31,6 +31,8 @@ RUNS = {
                                       "--rows", "5", "--out"]),
     "files": ("translate_files", ["--tiny", "--resolution", "32", "--images", "2", "--pipeline-images", "2",
                                   "--batch", "2", "--workers", "0", "--levels", "1", "--precision", "fp32", "--json"]),
+    "loop": ("train_loop", ["--device", "cpu", "--tiny", "--iterations", "4", "--log-interval", "2", "--batch", "2",
+                            "--workers", "0", "--images", "4", "--precisions", "tf32", "--json"]),
     # the first timed batch runs out of memory: one row, and the next batch size still runs
     "out_of_memory": ("translate", ["--device", "cpu", "--tiny", "--resolution", "16", "--batch-sizes", "2", "1",
                                     "--warmup", "0", "--repeats", "1", "--json"]),
@@ -109,6 +111,14 @@ def test_train_step_benchmark_runs_the_inversion_recipe(smoke):
     assert row["batch"] == 2 and row["images_per_s"] == pytest.approx(2 * row["it_per_s"])
 
 
+def test_train_loop_benchmark_reads_the_runs_own_iteration_times(smoke):
+    (row,) = rows_of(smoke, "loop")
+    assert "error" not in row, row["error"]
+    assert row["intervals"] == 1  # 4 iterations logged every 2: the first interval (start-up) is left out
+    assert row["it_per_s"] > 0 and row["images_per_s"] == pytest.approx(2 * row["it_per_s"])
+    assert 0 <= row["data_ms"] < row["iter_ms"]
+
+
 def test_profile_script_writes_the_operator_table(smoke):
     text = output_of(smoke, "profile").read_text()
     assert text.startswith("fp32, batch 1, 32 px, cpu") and "aten::" in text
@@ -140,7 +150,7 @@ def device_commands() -> list[list[str]]:
 
 def test_every_command_of_the_gpu_script_parses(smoke):
     """Each stage's flags exist in its script (a typo there would cost the device call)."""
-    assert {c[0] for c in device_commands()} == {"translate.py", "train_step.py", "device/profile_translate.py",
-                                                  "translate_files.py"}
+    assert {c[0] for c in device_commands()} == {"translate.py", "train_step.py", "train_loop.py",
+                                                  "device/profile_translate.py", "translate_files.py"}
     folder, _ = smoke
     assert json.loads((folder / "status.json").read_text())["parse"] == "ok"

@@ -314,17 +314,17 @@ def meta_gan(monkeypatch):
     """The tiny GAN on meta, with the host-side pieces meta cannot run stood in for.
 
     ``rng()`` makes a ``torch.Generator`` on the model's device, and there is none for meta:
-    a CPU one is handed out instead (meta factories ignore it).  The lazy-R1 rhythm reads
-    ``d_steps`` with ``int()``: a CPU counter takes that buffer's place.  The style-mixing
-    draw is read on the host too (``float(torch.rand(...))``), so ``mixing_prob`` is 0.
+    a CPU one is handed out instead (meta factories ignore it).  Nothing else is stood in:
+    the step counters stay on the CPU when the model moves (the R1 rhythm and the EMA ramp
+    read them every iteration), and off the CPU the style-mixing draw stays on the device.
     """
     torch.manual_seed(0)
     cfg = dict(type="StyleGAN2GAN", generator=GEN, discriminator=dict(channel_max=16, channel_multiplier=1),
-               r1_gamma=1.0, r1_interval=2, ema_kimg=0.01, num_samples=4, mixing_prob=0.0)
+               r1_gamma=1.0, r1_interval=2, ema_kimg=0.01, ema_rampup=0.5, num_samples=4, mixing_prob=0.9)
     model = build(MODELS, cfg).to(META)
+    assert model.d_steps.device.type == model.images_seen.device.type == "cpu"
     generator = torch.Generator().manual_seed(0)
     monkeypatch.setattr(model, "rng", lambda: generator)
-    model.d_steps = torch.zeros((), dtype=torch.long)
     return model
 
 
@@ -339,7 +339,8 @@ def test_stylegan2_gan_train_step_on_meta(monkeypatch):
     assert {"loss_d", "loss_r1", "loss_g", "ema_beta"} <= set(log)
     assert all(value.shape == () for value in log.values())
     assert not {k: v.device for k, v in log.items() if not on_meta(v)}
-    assert on_meta(model.images_seen, *model.g_ema.parameters(), *model.last_visuals.values())
+    assert on_meta(*model.g_ema.parameters(), *model.last_visuals.values())
+    assert (int(model.d_steps), int(model.images_seen)) == (1, 4)  # host counters, read without a sync
 
 
 def test_stylegan2_gan_sampling_on_meta(monkeypatch):
@@ -349,8 +350,10 @@ def test_stylegan2_gan_sampling_on_meta(monkeypatch):
     images = model.sample()
     drawn = model(meta_randn(3, 3, RES, RES), mode="predict")
     ws = model.sample_ws(3, mixing=False)
-    assert on_meta(images, ws, *drawn.values()) and images.shape == (4, 3, RES, RES)
+    mixed = model.sample_ws(3)  # the draw stays on the device: always W+
+    assert on_meta(images, ws, mixed, *drawn.values()) and images.shape == (4, 3, RES, RES)
     assert drawn["images"].shape == (3, 3, RES, RES) and ws.shape == (3, W_DIM)
+    assert mixed.shape == (3, model.generator.num_ws, W_DIM)
 
 
 # --- logging ------------------------------------------------------------------------------

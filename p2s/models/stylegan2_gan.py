@@ -108,6 +108,16 @@ class StyleGAN2GAN(BaseModel):
         self.g_ema.eval()
         return self
 
+    #: buffers that stay on the CPU when the model moves: every iteration reads them on
+    #: the host (the R1 rhythm, the EMA ramp), and a GPU counter would be a sync each time
+    HOST_COUNTERS = ("d_steps", "images_seen")
+
+    def _apply(self, fn, recurse: bool = True):
+        counters = {name: self._buffers[name] for name in self.HOST_COUNTERS}
+        super()._apply(fn, recurse)
+        self._buffers.update(counters)
+        return self
+
     # --- randomness -----------------------------------------------------------------
     @property
     def _device(self) -> torch.device:
@@ -158,11 +168,24 @@ class StyleGAN2GAN(BaseModel):
         g = generator or self.generator
         rng, device = self.rng(), self._device
         z = torch.randn(2, n, g.w_dim, generator=rng, device=device)
-        if mixing and self.mixing_prob > 0 and float(torch.rand((), generator=rng, device=device)) < self.mixing_prob:
+        if not (mixing and self.mixing_prob > 0):
+            return g.mapping(z[0])
+        if device.type != "cpu":
+            return self._mixed_on_device(g, z, rng)
+        if float(torch.rand((), generator=rng, device=device)) < self.mixing_prob:
             cut = int(torch.randint(1, g.num_ws, (), generator=rng, device=device))
             w1, w2 = g.mapping(z[0]), g.mapping(z[1])
             return torch.cat([w1[:, None].expand(-1, cut, -1), w2[:, None].expand(-1, g.num_ws - cut, -1)], 1)
         return g.mapping(z[0])
+
+    def _mixed_on_device(self, g: BaseGenerator, z: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """The style-mixing draw without reading it on the host (a sync per call on a GPU):
+        rows ``< cut`` from ``z[0]``'s W and the rest from ``z[1]``'s, ``cut = num_ws`` (no
+        mixing) with probability ``1 - mixing_prob``; the cut is drawn every time."""
+        mix = torch.rand((), generator=rng, device=z.device) < self.mixing_prob
+        cut = torch.randint(1, g.num_ws, (), generator=rng, device=z.device).where(mix, g.num_ws)
+        first = torch.arange(g.num_ws, device=z.device) < cut
+        return torch.where(first[None, :, None], g.mapping(z[0])[:, None], g.mapping(z[1])[:, None])
 
     def _synthesize(self, ws: torch.Tensor) -> torch.Tensor:
         """Training images of ``ws`` (per-layer noise from :meth:`rng` in ``random`` mode)."""

@@ -217,3 +217,32 @@ def test_batches_reach_the_device_by_asynchronous_copies():
     assert _tiny_model().data_preprocessor._non_blocking is True
     blocking = _tiny_model(data_preprocessor=dict(type="BaseDataPreprocessor"))
     assert blocking.data_preprocessor._non_blocking is False  # a config's own choice stands
+
+
+def test_the_device_side_mixing_draw_has_the_host_draws_law():
+    """Off the CPU the style-mixing draw is never read on the host: rows below a cut in
+    1..num_ws-1 come from the first z, the rest from the second, and with probability
+    1 - mixing_prob the cut is num_ws (no mixing)."""
+    model = _tiny_model(mixing_prob=0.5)
+    g = model.generator
+    rng = torch.Generator().manual_seed(1)
+    z = torch.randn(2, 3, g.w_dim, generator=rng)
+    w1, w2 = g.mapping(z[0]), g.mapping(z[1])
+    cuts = []
+    for _ in range(200):
+        ws = model._mixed_on_device(g, z, rng)
+        assert ws.shape == (3, g.num_ws, g.w_dim)
+        first = [torch.equal(ws[:, i], w1) for i in range(g.num_ws)]
+        cut = first.index(False) if False in first else g.num_ws
+        assert all(first[:cut]) and all(torch.equal(ws[:, i], w2) for i in range(cut, g.num_ws))
+        cuts.append(cut)
+    assert set(cuts) == set(range(1, g.num_ws + 1))
+    assert 0.4 < cuts.count(g.num_ws) / len(cuts) < 0.6
+
+
+def test_step_counters_stay_on_the_cpu_when_the_model_moves():
+    # the R1 rhythm and the EMA ramp read them every iteration: on a GPU that would be a sync
+    model = _tiny_model().to("meta")  # a device other than the CPU, here
+    assert next(model.generator.parameters()).is_meta
+    assert model.d_steps.device.type == model.images_seen.device.type == "cpu"
+    assert set(model.state_dict()) >= {"d_steps", "images_seen"}  # still saved and resumed

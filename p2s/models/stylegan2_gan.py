@@ -272,10 +272,9 @@ class StyleGAN2GAN(BaseModel):
     def update_ema(self, batch_size: int) -> float:
         """``g_ema <- beta g_ema + (1 - beta) generator``; buffers (noise) are copied."""
         beta = self.ema_beta(batch_size)
-        for p_ema, p in zip(self.g_ema.parameters(), self.generator.parameters()):
-            p_ema.lerp_(p.detach(), 1.0 - beta)
-        for b_ema, b in zip(self.g_ema.buffers(), self.generator.buffers()):
-            b_ema.copy_(b)
+        # foreach: a few kernel launches for the whole generator, not one per tensor
+        torch._foreach_lerp_(list(self.g_ema.parameters()), list(self.generator.parameters()), 1.0 - beta)
+        torch._foreach_copy_(list(self.g_ema.buffers()), list(self.generator.buffers()))
         return beta
 
     # --- validation -----------------------------------------------------------------

@@ -3,10 +3,12 @@
 # the stage limits add up to 590 s, inside a 600-s call).
 # Here first: bash benchmarks/device/fetch_wheels.sh; then through the device tool:
 #   run(command="bash benchmarks/device/run_benchmarks.sh", carry=[".whl"], timeout_s=600)
-# Every table is also written as JSON under $OUT (log.txt holds the whole output); rows are
-# printed and written as they are measured, so a stage stopped at its limit keeps its rows, and
-# a batch that runs out of memory is one row of its table.  tests/benchmarks runs every script
-# once on CPU and parses every command below, so a broken flag shows in CI, not on the device.
+# Every table but the profile's is also written as JSON under $OUT; log.txt holds the whole
+# output, the profile's table too (the device tool brings back at most 8 files: log.txt and the
+# 7 JSON tables; tests/benchmarks counts them).  Rows are printed and written as they are
+# measured, so a stage stopped at its limit keeps its rows, and a batch that runs out of memory
+# is one row of its table.  tests/benchmarks runs every script once on CPU and parses every
+# command below, so a broken flag shows in CI, not on the device.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-bench_out}; mkdir -p "$OUT"
@@ -38,7 +40,7 @@ stage 85 "training step" python3 benchmarks/train_step.py --device cuda --batch-
 stage 95 "p2s train loop (data loading, hooks, logging), batch 8" python3 benchmarks/train_loop.py --device cuda \
     --precisions bf16 tf32 --batch 8 --workers 8 --iterations 60 --run-timeout 45 --json "$OUT/train_loop.json"
 stage 50 "profile, bf16 inference batch 32" python3 benchmarks/device/profile_translate.py --batch 32 \
-    --precision bf16 --out "$OUT/profile_bf16_b32.txt"
+    --precision bf16
 stage 145 "inference, torch.compile reduce-overhead (CUDA graphs), bf16 first" python3 benchmarks/translate.py --device cuda \
     --batch-sizes 1 32 --precisions bf16 fp32 --compile reduce-overhead --warmup 3 --repeats 10 \
     --json "$OUT/translate_compiled.json"

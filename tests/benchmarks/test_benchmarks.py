@@ -154,3 +154,10 @@ def test_every_command_of_the_gpu_script_parses(smoke):
                                                   "device/profile_translate.py", "translate_files.py"}
     folder, _ = smoke
     assert json.loads((folder / "status.json").read_text())["parse"] == "ok"
+
+
+def test_the_gpu_script_writes_no_more_files_than_the_device_tool_brings_back():
+    """The device tool returns at most 8 files from $OUT: a ninth table would be left there."""
+    text = (BENCHMARKS / "device" / "run_benchmarks.sh").read_text()
+    files = set(re.findall(r"\$OUT/([\w.-]+)", text))
+    assert "log.txt" in files and len(files) <= 8, sorted(files)

@@ -55,15 +55,16 @@ def write_faces(folder: Path, count: int, size: int) -> Path:
 
 
 def overrides(args: argparse.Namespace, faces: Path) -> list[str]:
-    """``p2s train`` KEY=VALUE settings: the synthetic data, no validation or checkpoint
-    inside the timed iterations, scalars averaged per logging interval."""
+    """``p2s train`` KEY=VALUE settings: the synthetic data, no validation or checkpoint,
+    scalars averaged per logging interval."""
     interval = args.log_interval
     settings = [
         f"train_dataloader.dataset.root={faces}", f"val_dataloader.dataset.root={faces}",
         "val_dataloader.dataset.max_samples=8",
         f"train_dataloader.batch_size={args.batch}", f"train_dataloader.num_workers={args.workers}",
         f"train_dataloader.persistent_workers={args.workers > 0}",
-        f"train_cfg.max_iters={args.iterations}", f"train_cfg.val_interval={10 * args.iterations}",
+        # no validation (and so no best checkpoint) at the end either: the run ends with its last interval
+        f"train_cfg.max_iters={args.iterations}", f"train_cfg.val_begin={args.iterations + 1}",
         f"default_hooks.checkpoint.interval={10 * args.iterations}", "default_hooks.checkpoint.save_last=False",
         f"default_hooks.logger.interval={interval}", f"log_processor.window_size={interval}",
         f"env_cfg.cudnn_benchmark={args.cudnn_benchmark}",
@@ -87,19 +88,22 @@ def run(args: argparse.Namespace, config: Path, precision: str, faces: Path, wor
     env = dict(os.environ)
     if args.device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""  # MMEngine trains on a GPU whenever it sees one
+    stopped = None
     try:
         result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=args.run_timeout)
-    except subprocess.TimeoutExpired:  # the run is killed, so it does not hold the GPU for the next stage
-        return dict(error=f"stopped after {args.run_timeout} s")
-    if result.returncode != 0:
-        tail = (result.stdout + result.stderr).strip().splitlines()[-3:]
-        return dict(error=" / ".join(tail)[:300])
+    except subprocess.TimeoutExpired:  # the run is killed (it must not hold the GPU for the next stage);
+        stopped = f"stopped after {args.run_timeout} s"  # the intervals it logged still count
+    else:
+        if result.returncode != 0:
+            tail = (result.stdout + result.stderr).strip().splitlines()[-3:]
+            return dict(error=" / ".join(tail)[:300])
     timed = intervals(work_dir)[1:]  # the first interval holds the start-up
     if not timed:
-        return dict(error=f"no timed logging interval: raise --iterations above {2 * args.log_interval}")
+        return dict(error=stopped or f"no timed logging interval: raise --iterations above {2 * args.log_interval}")
     seconds = statistics.median(row["time"] for row in timed)
-    return dict(it_per_s=1 / seconds, images_per_s=args.batch / seconds, iter_ms=seconds * 1e3,
-                data_ms=statistics.median(row["data_time"] for row in timed) * 1e3, intervals=len(timed))
+    measured = dict(it_per_s=1 / seconds, images_per_s=args.batch / seconds, iter_ms=seconds * 1e3,
+                    data_ms=statistics.median(row["data_time"] for row in timed) * 1e3, intervals=len(timed))
+    return measured if stopped is None else dict(measured, error=f"{stopped}: the intervals logged before")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

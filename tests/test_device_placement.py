@@ -267,16 +267,17 @@ def test_edits_on_meta(tiny):
         assert on_meta(edit.images, edit.latents) and edit.images.shape == (2, 3, RES, RES)
 
 
-def test_projector_step_on_meta(tiny):
-    """One projection step's graph, L2 + LPIPS, into the W+ offset.  ``project`` itself reads
-    every step's loss on the host (``float``), which meta cannot."""
+def test_projector_fit_on_meta(tiny):
+    """The whole optimisation, L2 + LPIPS into the W+ offset, Adam's steps and the loss
+    record, with no host read: meta has no values, so one ``float`` or ``.item()`` on a
+    device tensor per step (a GPU sync) would fail here.  ``project`` reads the losses once,
+    at the end."""
     model = tiny.build_tiny_model().to(META)
-    projector = Projector(model, lpips=LPIPSLoss(random_backbone=True).to(META), steps=1)
-    start = model.latent_avg.unsqueeze(0).expand(2, -1, -1)
-    offset = torch.zeros_like(start, requires_grad=True)
-    loss = projector._loss(projector._render(start + offset), meta_randn(2, 3, 256, 256))
-    loss.backward()
-    assert on_meta(loss, offset.grad) and offset.grad.shape == (2, NUM_WS, W_DIM)
+    projector = Projector(model, lpips=LPIPSLoss(random_backbone=True).to(META), steps=3)
+    steps = []
+    codes, losses = projector._fit(meta_randn(2, 3, 256, 256), on_step=steps.append)
+    assert on_meta(codes, losses) and codes.shape == (2, NUM_WS, W_DIM) and losses.shape == (3,)
+    assert steps == [0, 1, 2]
 
 
 # --- ReStyle --------------------------------------------------------------------------------

@@ -73,11 +73,18 @@ class Projector:
             loss = loss + self.lpips_weight / self.lpips.loss_weight * self.lpips(images, targets)
         return loss
 
-    def project(self, targets: torch.Tensor, on_step: Callable[[int, float], None] | None = None) -> ProjectionResult:
-        """Fit one W+ code per target ``[N, 3, S, S]`` (``S = pooled_size``, values in [-1, 1])."""
+    def project(self, targets: torch.Tensor, on_step: Callable[[int], None] | None = None) -> ProjectionResult:
+        """Fit one W+ code per target ``[N, 3, S, S]`` (``S = pooled_size``, values in [-1, 1]).
+
+        ``on_step(step)`` runs after each step (a progress bar); the losses are read on the
+        host once, at the end, so the steps queue up on a GPU without waiting for each other.
+        """
         self._check_targets(targets)
         with _frozen(self.model):
-            return self._project(targets, on_step)
+            codes, losses = self._fit(targets, on_step)
+            with torch.no_grad():
+                images = self.model.decode(codes, noise_mode="const")
+        return ProjectionResult(codes, images, losses.tolist())
 
     def _check_targets(self, targets: torch.Tensor) -> None:
         size = self.model.pooled_size
@@ -87,22 +94,21 @@ class Projector:
         if targets.ndim != 4 or targets.shape[1:] != (3, size, size) or len(targets) == 0:
             raise P2SError(f"Projector targets must be [N, 3, {size}, {size}] (N >= 1), got {list(targets.shape)}")
 
-    def _project(self, targets: torch.Tensor, on_step: Callable[[int, float], None] | None) -> ProjectionResult:
+    def _fit(self, targets: torch.Tensor, on_step: Callable[[int], None] | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The optimisation: final codes and the loss per step, both still on the device."""
         start = self.model.latent_avg.detach().unsqueeze(0).expand(len(targets), -1, -1)
         offset = torch.zeros_like(start, requires_grad=True)
         optimizer = torch.optim.Adam([offset], lr=self.lr)
-        losses = []
+        losses = torch.empty(self.steps, device=targets.device)
         for step in range(self.steps):
             loss = self._loss(self._render(start + offset), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            losses.append(float(loss.detach()))
+            losses[step] = loss.detach()
             if on_step:
-                on_step(step, losses[-1])
-        with torch.no_grad():
-            codes = start + offset
-            return ProjectionResult(codes.detach(), self.model.decode(codes, noise_mode="const"), losses)
+                on_step(step)
+        return (start + offset).detach(), losses
 
 
 @contextlib.contextmanager

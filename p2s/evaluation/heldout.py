@@ -117,7 +117,7 @@ def evaluate_projection(
     lr: float = 0.05,
     batch_size: int = 16,
     device: str | None = "cpu",
-    on_step: Callable[[int, float], None] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> HeldOutScore:
     """Optimisation-based W+ inversion (L2 only: no pretrained LPIPS here) of
     ``faces/folder`` with the generator and ``latent_avg`` of ``checkpoint``."""

@@ -18,8 +18,8 @@ __all__ = ["MOCO_PREFIX", "MoCoLoss", "load_moco_resnet50"]
 #: where a MoCo training checkpoint keeps the query encoder (a DDP-wrapped ResNet-50)
 MOCO_PREFIX = "module.encoder_q."
 MOCO_HOW_TO_GET = (
-    "Download moco_v2_800ep_pretrain.pth.tar (facebookresearch/moco, linked from the pSp "
-    "README) and pass its path."
+    "Download moco_v2_800ep_pretrain.pt (the pSp README's MoCo ResNet-50) or "
+    "moco_v2_800ep_pretrain.pth.tar (facebookresearch/moco; the same weights) and pass its path."
 )
 #: the official loss resizes to the ResNet's ImageNet input size
 MOCO_SIZE = 224
@@ -74,7 +74,7 @@ class MoCoLoss(FrozenNetworkMixin, BaseLoss):
     Images are resized to 224x224 and fed as they are ([-1, 1]), as pSp does.
 
     Args:
-        weights: path of a MoCo-v2 checkpoint (``moco_v2_800ep_pretrain.pth.tar``).
+        weights: path of a MoCo-v2 checkpoint (``moco_v2_800ep_pretrain.pt`` or ``.pth.tar``).
         loss_weight: factor on the mean distance (official ``moco_lambda``).
         random_init: allow ``weights=None`` and keep the network random (tests only).
         loss_name: logged name.
@@ -94,8 +94,8 @@ class MoCoLoss(FrozenNetworkMixin, BaseLoss):
         super().__init__(loss_weight=loss_weight, loss_name=loss_name)
         if weights is None and not random_init:
             raise P2SError(
-                "MoCoLoss needs MoCo-v2 weights: set weights to the path of "
-                f"moco_v2_800ep_pretrain.pth.tar in the config. {MOCO_HOW_TO_GET}"
+                "MoCoLoss needs MoCo-v2 weights: set its weights in the config to the "
+                f"checkpoint's path. {MOCO_HOW_TO_GET}"
             )
         if resize_mode not in ("bilinear", "bicubic", "nearest", "area"):
             raise P2SError(

@@ -43,8 +43,13 @@ def _scalars(work_dir: Path) -> list[dict]:
     return [json.loads(line) for line in files[-1].read_text().splitlines()]
 
 
+def _task_of(config: Path) -> str:
+    """``psp_resnet34_inversion-moco_afhqcat-512`` -> ``inversion`` (a variant after the dash)."""
+    return config.stem.split("_")[2].split("-")[0]
+
+
 def test_every_config_is_covered():
-    names = {p.stem.split("_")[2] for p in CONFIGS}
+    names = {_task_of(p) for p in CONFIGS}
     assert names <= set(PAPER_WEIGHTS), names - set(PAPER_WEIGHTS)
     assert len(CONFIGS) >= 10
 
@@ -57,9 +62,10 @@ def test_config_uses_paper_weights(config):
         name = loss.get("loss_name", {"L2Loss": "loss_l2", "LPIPSLoss": "loss_lpips", "IDLoss": "loss_id",
                                       "WNormLoss": "loss_w_norm", "MoCoLoss": "loss_moco"}[loss["type"]])
         weights[name] = loss["loss_weight"]
-    task = config.stem.split("_")[2]
-    if "afhq" in config.stem:  # non-face domains: no ID loss (paper)
-        assert weights == {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_w_norm": 0.005}
+    task = _task_of(config)
+    if "afhq" in config.stem:  # non-face domains: no ID loss (paper); MoCo 0.5 (pSp/ReStyle READMEs)
+        moco = {"loss_moco": 0.5} if "-moco" in config.stem else {}
+        assert weights == {"loss_l2": 1.0, "loss_lpips": 0.8, "loss_w_norm": 0.005, **moco}
     else:
         assert weights == PAPER_WEIGHTS[task]
     assert cfg.task == cfg.train_dataloader.dataset.task == cfg.val_dataloader.dataset.task
@@ -175,6 +181,22 @@ def test_user_errors_are_one_line(expected, overrides, tiny_configs, train_data,
     lines = _user_error_lines(expected, overrides, tiny_configs, train_data, tmp_path)
     if any(word in expected for word in ("folder", "in_channels=", "pooled_size=", "weights not found")):
         assert len(lines) == 1, lines  # checked before MMEngine's set-up log: the error is all there is
+
+
+def test_a_missing_moco_file_is_one_line_before_training(tiny_configs, train_data, tmp_path):
+    """The MoCo variant of the AFHQ config needs the MoCo-v2 file: without it, one line
+    that names the path and both published files, before MMEngine starts."""
+    base = ROOT / "configs" / "psp" / "psp_resnet34_inversion-moco_afhqcat-512.py"
+    tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py")
+    result = _invoke("train", tiny, "model.losses.moco.weights=/nonexistent/moco_v2_800ep_pretrain.pt",
+                     "model.losses.moco.random_init=False", "--work-dir", tmp_path / "runs" / "err")
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert lines == [
+        "error: MoCo-v2 weights not found at '/nonexistent/moco_v2_800ep_pretrain.pt'. Download "
+        "moco_v2_800ep_pretrain.pt (the pSp README's MoCo ResNet-50) or moco_v2_800ep_pretrain.pth.tar "
+        "(facebookresearch/moco; the same weights) and pass its path."], lines
+    assert not (tmp_path / "runs").exists()
 
 
 def _user_error_lines(expected, overrides, tiny_configs, train_data, tmp_path) -> list[str]:

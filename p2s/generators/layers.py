@@ -109,11 +109,15 @@ class NoiseInjection(nn.Module):
         self.weight = nn.Parameter(torch.zeros(1))
 
     def forward(self, image: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """``noise`` broadcasts over ``image``; ``None`` draws fresh ``[N, 1, H, W]`` noise."""
+        """``noise`` broadcasts over ``image``; ``None`` draws fresh ``[N, 1, H, W]`` noise.
+
+        The noise term takes the image's dtype: under bf16 autocast a float32 term would
+        promote every activation after it to float32 (twice the memory traffic, and a
+        cast back in front of each convolution)."""
         if noise is None:
             n, _, h, w = image.shape
             noise = image.new_empty(n, 1, h, w).normal_()
-        return image + self.weight * noise
+        return image + (self.weight * noise).to(image.dtype)
 
 
 class Blur(nn.Module):
@@ -236,7 +240,9 @@ class ModulatedConv2d(nn.Module):
             return torch.cat([self._forward_one(x[i : i + 1], styles[i]) for i in range(x.shape[0])])
         out = self._conv(x * styles[:, :, None, None], self.scaled_weight())
         if self.demodulate:
-            demod = self.demodulation(styles)[:, :, None, None]
+            # CUDA autocast runs rsqrt in float32: cast, or a float32 demod would promote
+            # the whole bf16 activation to float32 on the training route
+            demod = self.demodulation(styles).to(out.dtype)[:, :, None, None]
             # inference: scale the fresh conv output in place (and keep its dtype under autocast)
             out = out * demod if out.requires_grad else out.mul_(demod)
         return out

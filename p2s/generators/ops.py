@@ -44,9 +44,11 @@ def noise_bias_leaky_relu_(
 
     For inference, where ``x`` is a fresh layer output nobody else holds: four passes
     over the activations and no new full-size tensors (allocating and first touching
-    them cost more than the arithmetic at 1024 px).
+    them cost more than the arithmetic at 1024 px).  The noise term takes ``x``'s dtype
+    first: under bf16 autocast, a float32 operand made the in-place add a casting loop
+    with a temporary copy of ``x`` (0.65 of 1.8 s in a 1024-px CPU forward).
     """
-    x.add_(noise_weight * noise)
+    x.add_((noise_weight * noise).to(x.dtype))
     x.add_(bias.view([1, -1] + [1] * (x.ndim - 2)).to(x.dtype))
     F.leaky_relu_(x, negative_slope)
     return x.mul_(scale)

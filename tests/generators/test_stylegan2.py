@@ -260,6 +260,29 @@ def test_bf16_autocast_accumulates_the_image_in_float32(tiny):
     assert (image - reference).abs().mean() < 0.05
 
 
+@pytest.mark.parametrize("route", ["training", "inference"])
+def test_bf16_autocast_keeps_every_layer_in_bf16(tiny, monkeypatch, route):
+    """Under bf16 autocast each synthesis layer's output stays bfloat16 on the GPU's batched
+    route: a float32 operand (the noise term, the demodulation coefficients, which CUDA's
+    autocast computes in float32 as its rsqrt rule says: simulated here) would promote the
+    activations to float32 and double the memory traffic of every layer after it."""
+    from p2s.generators.layers import ModulatedConv2d, StyledConv, set_modulation_mode
+
+    real = ModulatedConv2d.demodulation
+    monkeypatch.setattr(ModulatedConv2d, "demodulation", lambda self, styles: real(self, styles).float())
+    set_modulation_mode(tiny, "batched")
+    dtypes = []
+    for layer in tiny.modules():
+        if isinstance(layer, StyledConv):
+            layer.register_forward_hook(lambda _m, _i, out: dtypes.append(out.dtype))
+    ws = torch.randn(2, tiny.num_ws, 8)
+    with torch.set_grad_enabled(route == "training"), torch.autocast("cpu", dtype=torch.bfloat16):
+        image = tiny.synthesis(ws, noise_mode="random")  # fresh noise: NoiseInjection's own route
+        image_const = tiny.synthesis(ws, noise_mode="const")  # stored float32 noise buffers
+    assert len(dtypes) == 2 * tiny.num_layers and set(dtypes) == {torch.bfloat16}, dtypes
+    assert image.dtype == image_const.dtype == torch.float32  # the RGB sum stays float32
+
+
 def test_cpu_inference_batch_renders_each_sample_alone(tiny):
     """Per-sample modulation renders sample by sample: the batch result is each sample's
     own image, with its share of per-sample noise and the shared constant noise."""

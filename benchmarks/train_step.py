@@ -2,7 +2,7 @@
 
 Random weights at real sizes by default (IR-SE50 encoder, 1024 StyleGAN2, AlexNet LPIPS,
 IR-SE50 identity network). Prints a table and writes JSON. ``bf16`` is the path of
-``p2s train --amp`` (MMEngine's AmpOptimWrapper, bf16 autocast, no loss scaling); ``fp32`` is IEEE
+``p2s train --amp`` (``BF16AutocastOptimWrapper``: bf16 autocast, no loss scaling); ``fp32`` is IEEE
 float32 throughout; ``tf32`` is float32 with TF32 matrix products and convolutions, about what a plain
 ``p2s train`` runs on a GPU (PyTorch's defaults: cuDNN convolutions in TF32, matrix products in float32).
 
@@ -16,12 +16,12 @@ import argparse
 from pathlib import Path
 
 import torch
-from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from mmengine.optim import OptimWrapper
 
 from common import (Table, add_model_arguments, machine, measured, median, peak_memory_mib, psp_parts,
                     reset_peak, time_call)
 from p2s.engine import Ranger
-from p2s.engine.amp import bf16_wrapper_kwargs
+from p2s.engine.amp import BF16AutocastOptimWrapper
 from p2s.models import PSP
 from p2s.utils.precision import set_float32_precision
 
@@ -42,14 +42,12 @@ def build(resolution: int, device: torch.device, tiny: bool = False) -> PSP:
     return model.to(device).train()
 
 
-def optim_wrapper(model: PSP, precision: str, device: torch.device) -> OptimWrapper:
+def optim_wrapper(model: PSP, precision: str) -> OptimWrapper:
     """Ranger on the encoder, wrapped as ``p2s train`` wraps it (``--amp`` for bf16)."""
     optimizer = Ranger(model.encoder.parameters(), lr=1e-4)
     if precision != "bf16":
         return OptimWrapper(optimizer)
-    if device.type != "cuda":
-        raise SystemExit("bf16 training (AmpOptimWrapper) needs a CUDA device")
-    return AmpOptimWrapper(optimizer=optimizer, **bf16_wrapper_kwargs())
+    return BF16AutocastOptimWrapper(optimizer=optimizer)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -77,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     model = build(args.resolution, device, args.tiny)
     for precision in args.precisions:
         set_float32_precision("tf32" if precision == "tf32" else "ieee")  # bf16: what autocast leaves in float32
-        wrapper = optim_wrapper(model, precision, device)
+        wrapper = optim_wrapper(model, precision)
         for batch in args.batch_sizes:
             source = torch.randn(batch, 3, 256, 256, device=device)
             target = torch.randn(batch, 3, 256, 256, device=device).clamp(-1, 1)

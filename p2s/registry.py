@@ -43,6 +43,9 @@ METRICS = Registry("metric", parent=MMENGINE_METRICS, scope="p2s", locations=["p
 OPTIMIZERS = Registry(
     "optimizer", parent=MMENGINE_OPTIMIZERS, scope="p2s", locations=["p2s.engine.optimizers"]
 )
+OPTIM_WRAPPERS = Registry(
+    "optim_wrapper", parent=MMENGINE_OPTIM_WRAPPERS, scope="p2s", locations=["p2s.engine.amp"]
+)
 VISUALIZERS = Registry(
     "visualizer", parent=MMENGINE_VISUALIZERS, scope="p2s", locations=["p2s.engine"]
 )
@@ -53,7 +56,6 @@ VISBACKENDS = Registry(
 # Children p2s adds nothing to: they exist so that building MMEngine's own loops,
 # wrappers and schedulers under ``default_scope='p2s'`` finds a p2s node (no warnings).
 LOOPS = Registry("loop", parent=MMENGINE_LOOPS, scope="p2s")
-OPTIM_WRAPPERS = Registry("optim_wrapper", parent=MMENGINE_OPTIM_WRAPPERS, scope="p2s")
 OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     "optimizer wrapper constructor", parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, scope="p2s"
 )
@@ -93,5 +95,6 @@ ALL_REGISTRIES = {
     "hooks": HOOKS,
     "metrics": METRICS,
     "optimizers": OPTIMIZERS,
+    "optim_wrappers": OPTIM_WRAPPERS,
     "visualizers": VISUALIZERS,
 }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +15,8 @@ from p2s.apis.checkpoint import build_task, build_translation_model, read_transl
 from p2s.datasets.transforms.official import tensors_to_uint8
 from p2s.models.psp import PSP
 from p2s.tasks.base import TaskAdapter
-from p2s.utils.errors import P2SError, P2SWarning
-from p2s.utils.precision import float32_precision
+from p2s.utils.errors import P2SError
+from p2s.utils.precision import float32_precision, warn_if_cpu_bf16_is_slow
 
 
 #: inference precisions: fp32 is exact IEEE float32 (matches the official outputs), also on a
@@ -45,15 +44,6 @@ def resolve_device(name: str | None) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise P2SError("--device cuda was asked for, but PyTorch sees no CUDA device; use --device cpu")
     return device
-
-
-def cpu_has_bf16_kernels() -> bool:
-    """Whether oneDNN has bf16 convolutions for this CPU (AVX-512 or AMX); without them
-    bf16 convolutions fall back to PyTorch's reference loops."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a build without oneDNN: no fast bf16 either
-        return False
 
 
 def check_mix_alpha(alpha: float | None) -> None:
@@ -137,16 +127,6 @@ def batches(items: list, batch_size: int | None) -> Iterator[list]:
         yield items[first:first + batch_size]
 
 
-def warn_if_bf16_is_slow(device: torch.device) -> None:
-    if device.type == "cpu" and not cpu_has_bf16_kernels():
-        warnings.warn(
-            "--precision bf16 on this CPU runs PyTorch's reference convolutions (no AVX-512/AMX "
-            "bf16 kernels): about 15x slower than fp32 (benchmarks/NOTES.md); use --precision fp32",
-            P2SWarning,
-            stacklevel=3,
-        )
-
-
 @dataclass
 class Translation:
     """Generator images ``[N, 3, H, W]`` (nominally [-1, 1]) and the W+ codes fed to it."""
@@ -192,7 +172,8 @@ class Translator:
             )
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
         if precision == "bf16":
-            warn_if_bf16_is_slow(self.device)
+            if self.device.type == "cpu":
+                warn_if_cpu_bf16_is_slow("--precision bf16", "use --precision fp32")
         self.model = model.to(self.device).eval()
         if channels_last:
             # NHWC suits oneDNN (CPU) and tensor cores alike; the encoder is all 4-D convs

@@ -205,7 +205,7 @@ def train(
     work_dir: Annotated[Optional[Path], typer.Option(help="output folder (default work_dirs/<config>)")] = None,
     resume: Annotated[bool, typer.Option(help="continue from the latest checkpoint in work_dir")] = False,
     load_from: Annotated[Optional[Path], typer.Option(help="initialise weights from this checkpoint")] = None,
-    amp: Annotated[bool, typer.Option(help="bf16 autocast (needs CUDA)")] = False,
+    amp: Annotated[bool, typer.Option(help="bf16 autocast (a CUDA device, or a CPU with AVX-512-BF16 or AMX)")] = False,
     seed: Annotated[Optional[int], typer.Option(min=0, max=2**32 - 1, help="random seed (overrides randomness.seed)")] = None,
     launcher: Annotated[Launcher, typer.Option(help="'pytorch' under torchrun for DDP")] = Launcher.none,
 ) -> None:
@@ -234,11 +234,12 @@ def train(
     if resume:
         check_resume_trains(latest or cfg.get("load_from"), cfg)
     if amp:
-        if not torch.cuda.is_available():
-            raise P2SError("--amp needs a CUDA device (bf16 autocast); PyTorch sees none")
-        from p2s.engine.amp import BF16_AMP
+        from p2s.engine.amp import use_bf16_autocast
+        from p2s.utils.precision import warn_if_cpu_bf16_is_slow
 
-        cfg.optim_wrapper.update(BF16_AMP)
+        if not torch.cuda.is_available():
+            warn_if_cpu_bf16_is_slow("--amp", "train without --amp")
+        use_bf16_autocast(cfg.optim_wrapper)
     if seed is not None:
         cfg.randomness = dict(cfg.get("randomness") or {}, seed=seed)
     check_types(cfg)

@@ -3,13 +3,14 @@
 Importing this package registers ``Ranger`` (``OPTIMIZERS``), ``SafeCheckpointHook``,
 ``AtomicCheckpointHook``, ``ImageGridHook``, ``RNGStateHook`` and
 ``DeferredRuntimeInfoHook`` (``HOOKS``),
-``P2SDistributedDataParallel`` (``MODEL_WRAPPERS``), ``P2SLogProcessor``
-(``LOG_PROCESSORS``) under scope
+``P2SDistributedDataParallel`` (``MODEL_WRAPPERS``), ``BF16AutocastOptimWrapper``
+(``OPTIM_WRAPPERS``), ``P2SLogProcessor`` (``LOG_PROCESSORS``) under scope
 ``p2s``, the ``'p2s_atomic_local'`` file backend, and makes MMEngine load local
 checkpoints with ``torch.load(weights_only=True)``.  The registries import it lazily, so
 a config with ``default_scope='p2s'`` needs no ``custom_imports``.
 """
 
+from p2s.engine.amp import BF16AutocastOptimWrapper
 from p2s.engine.checkpoint_io import (
     AtomicLocalBackend,
     atomic_write,
@@ -32,6 +33,7 @@ use_weights_only_loader()
 __all__ = [
     "AtomicCheckpointHook",
     "AtomicLocalBackend",
+    "BF16AutocastOptimWrapper",
     "DeferredRuntimeInfoHook",
     "ImageGridHook",
     "P2SDistributedDataParallel",

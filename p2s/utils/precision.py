@@ -12,9 +12,12 @@ read either, and restores both.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 
 import torch
+
+from p2s.utils.errors import P2SWarning
 
 #: float32 modes: ``ieee`` is exact float32, ``tf32`` rounds inputs to TF32 on NVIDIA GPUs
 FLOAT32_MODES = ("ieee", "tf32")
@@ -78,3 +81,23 @@ def set_float32_precision(mode: str) -> None:
     """Set ``mode`` for the rest of the process (benchmark scripts)."""
     _check(mode)
     _apply(mode)
+
+
+def cpu_has_bf16_kernels() -> bool:
+    """Whether oneDNN has bf16 convolutions for this CPU (AVX-512-BF16 or AMX); without
+    them bf16 convolutions fall back to PyTorch's reference loops (about 15x slower)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN: no fast bf16 either
+        return False
+
+
+def warn_if_cpu_bf16_is_slow(what: str, instead: str) -> None:
+    """One ``warning:`` line when bf16 work is about to run on a CPU without bf16 kernels."""
+    if not cpu_has_bf16_kernels():
+        warnings.warn(
+            f"{what} on this CPU runs PyTorch's reference convolutions (no AVX-512-BF16/AMX "
+            f"bf16 kernels): about 15x slower than fp32 (benchmarks/NOTES.md); {instead}",
+            P2SWarning,
+            stacklevel=3,
+        )

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-import p2s.apis.translator as translator_module
+import p2s.utils.precision as precision_module
 from p2s.apis.translator import Translation, Translator
 from p2s.tasks import Inversion, Seg2Face, Sketch2Face
 from p2s.utils.errors import P2SError, P2SWarning
@@ -251,7 +251,7 @@ def test_tf32_on_a_cpu_is_fp32_bit_for_bit(ckpt, rgb_files):
 
 @pytest.mark.parametrize("has_kernels", [False, True])
 def test_bf16_on_a_cpu_without_bf16_kernels_warns(ckpt, monkeypatch, has_kernels):
-    monkeypatch.setattr(translator_module, "cpu_has_bf16_kernels", lambda: has_kernels)
+    monkeypatch.setattr(precision_module, "cpu_has_bf16_kernels", lambda: has_kernels)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         Translator.from_checkpoint(ckpt("inversion"), device="cpu", precision="bf16")
@@ -267,9 +267,9 @@ def test_bf16_on_a_cpu_without_bf16_kernels_warns(ckpt, monkeypatch, has_kernels
 
 def test_the_bf16_kernel_probe_reads_onednn():
     # the probe is a private op: if a PyTorch release drops it, the warning would fire everywhere
-    assert torch.ops.mkldnn._is_mkldnn_bf16_supported() == translator_module.cpu_has_bf16_kernels()
+    assert torch.ops.mkldnn._is_mkldnn_bf16_supported() == precision_module.cpu_has_bf16_kernels()
     if torch.backends.cpu.get_cpu_capability() in ("DEFAULT", "AVX2"):  # no AVX-512: no bf16 kernels
-        assert not translator_module.cpu_has_bf16_kernels()
+        assert not precision_module.cpu_has_bf16_kernels()
 
 
 def test_channels_last_matches_contiguous(ckpt, rgb_files):

@@ -26,7 +26,7 @@ RUNS = {
     "translate": ("translate", ["--device", "cpu", "--tiny", "--resolution", "32", "--batch-sizes", "1", "2",
                                 "--precisions", "fp32", "bf16", "--warmup", "0", "--repeats", "1", "--json"]),
     "train": ("train_step", ["--device", "cpu", "--tiny", "--resolution", "32", "--batch-sizes", "2",
-                             "--warmup", "1", "--repeats", "1", "--json"]),
+                             "--precisions", "fp32", "bf16", "--warmup", "1", "--repeats", "1", "--json"]),
     "profile": ("profile_translate", ["--device", "cpu", "--tiny", "--resolution", "32", "--batch", "1",
                                       "--rows", "5", "--out"]),
     "files": ("translate_files", ["--tiny", "--resolution", "32", "--images", "2", "--pipeline-images", "2",
@@ -107,8 +107,11 @@ def test_translate_benchmark_measures_each_precision_and_batch(smoke):
 
 
 def test_train_step_benchmark_runs_the_inversion_recipe(smoke):
-    (row,) = rows_of(smoke, "train")
-    assert row["batch"] == 2 and row["images_per_s"] == pytest.approx(2 * row["it_per_s"])
+    rows = rows_of(smoke, "train")
+    assert [(row["precision"], row["batch"]) for row in rows] == [("fp32", 2), ("bf16", 2)]  # bf16 on a CPU too
+    for row in rows:
+        assert "error" not in row, row["error"]
+        assert row["images_per_s"] == pytest.approx(2 * row["it_per_s"])
 
 
 def test_train_loop_benchmark_reads_the_runs_own_iteration_times(smoke):

@@ -537,9 +537,9 @@ def test_device_cuda_without_a_gpu(tiny, ckpt, pair_dir, tmp_path):
 
 
 def test_bf16_on_a_cpu_without_bf16_kernels_is_one_warning_line(tiny, ckpt, pair_dir, tmp_path, monkeypatch):
-    import p2s.apis.translator as translator_module
+    import p2s.utils.precision as precision_module
 
-    monkeypatch.setattr(translator_module, "cpu_has_bf16_kernels", lambda: False)
+    monkeypatch.setattr(precision_module, "cpu_has_bf16_kernels", lambda: False)
     result = tiny.invoke(
         "translate", "--checkpoint", ckpt("inversion"), "--input", pair_dir, "--output", tmp_path / "out",
         "--device", "cpu", "--precision", "bf16",

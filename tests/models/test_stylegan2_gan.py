@@ -212,6 +212,34 @@ def test_resume_continues_exactly(rendered_faces, four_iterations, tmp_path):
         torch.testing.assert_close(got[key], want[key], rtol=0, atol=0, msg=key)
 
 
+def test_amp_trains_both_networks_under_bf16_autocast(rendered_faces, tmp_path, monkeypatch):
+    """``--amp`` on the GAN config: its constructor's two wrappers both autocast (the
+    discriminator's steps, R1 included, and the generator's), and the run trains."""
+    from p2s.cli.main import app
+    from p2s.engine.amp import BF16AutocastOptimWrapper
+    import p2s.utils.precision as precision_module
+
+    monkeypatch.setattr(precision_module, "cpu_has_bf16_kernels", lambda: True)
+    entered = []
+    real = BF16AutocastOptimWrapper.optim_context
+
+    def spy(self, model):
+        entered.append(type(model).__name__)
+        return real(self, model)
+
+    monkeypatch.setattr(BF16AutocastOptimWrapper, "optim_context", spy)
+    config = _write_tiny_config(ROOT / "configs" / "stylegan2" / "synthfaces_64.py", rendered_faces,
+                                tmp_path / "tiny.py", max_iters=2)
+    work = tmp_path / "work"
+    result = CliRunner().invoke(app, ["train", str(config), "--work-dir", str(work), "--amp"])
+    assert result.exit_code == 0, result.output
+    assert {"StyleGAN2Generator", "StyleGAN2Discriminator"} <= set(entered), entered
+    rows = [r for r in _scalars(work) if "loss_d" in r]
+    assert len(rows) == 2 and all(abs(r["loss_d"]) < 1e3 and abs(r["loss_g"]) < 1e3 for r in rows)
+    optimizer = torch.load(work / "iter_2.pth", weights_only=True)["optimizer"]
+    assert set(optimizer) >= {"generator", "discriminator"}
+
+
 def test_batches_reach_the_device_by_asynchronous_copies():
     # a blocking copy would wait for the GPU's queue every iteration (pinned memory: it need not)
     assert _tiny_model().data_preprocessor._non_blocking is True

@@ -330,7 +330,7 @@ class GANOptimWrapperConstructor:
         if "type" in optim_wrapper_cfg or "optimizer" in optim_wrapper_cfg:
             raise P2SError(
                 "GANOptimWrapperConstructor takes one wrapper per sub-module (optim_wrapper.generator, "
-                "optim_wrapper.discriminator), not a top-level type/optimizer (--amp is not supported for GANs)"
+                "optim_wrapper.discriminator), not a top-level type/optimizer (p2s train --amp sets each one)"
             )
         if not optim_wrapper_cfg or not all(isinstance(v, dict) for v in optim_wrapper_cfg.values()):
             raise P2SError(

@@ -251,6 +251,7 @@ def train(
     check_datasets(cfg)
     check_task_fits_config(cfg)
     check_weight_files(cfg)
+    cfg.experiment_name = cfg.get("experiment_name") or _fresh_experiment_name(config.stem)
     with _RunFolderGuard(Path(cfg.work_dir)) as guard:
         try:
             guard.runner = Runner.from_cfg(cfg)
@@ -276,6 +277,23 @@ def train(
             if guard.started:
                 raise
             raise P2SError(f"bad config value: {_clean(str(err))}") from None
+
+
+def _fresh_experiment_name(stem: str) -> str:
+    """The config's name, as MMEngine's default, or ``<config>-N`` where a run of this
+    process already holds ``<config>_<timestamp>``: MMEngine names the run by the second
+    it started (adding the timestamp itself) and keeps one logger, visualizer and message
+    hub per name, so a second run started within the same second (a script or notebook
+    that trains twice) would write its log into the first run's file."""
+    import time
+
+    from mmengine.logging import MMLogger
+
+    stamp = time.strftime("%Y%m%d_%H%M%S")  # MMEngine's format; a second later cannot clash
+    name, count = stem, 1
+    while MMLogger.check_instance_created(f"{name}_{stamp}"):
+        name, count = f"{stem}-{count}", count + 1
+    return name
 
 
 #: what every training config must define

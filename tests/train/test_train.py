@@ -715,6 +715,21 @@ def _generator_file(path: Path, seed: int, tiny_configs) -> Path:
     return path
 
 
+def test_two_runs_in_one_second_log_into_their_own_folders(tiny_configs, train_data, tmp_path, monkeypatch):
+    """MMEngine names a run's logger by the second it started; two runs of one process in
+    the same second (a script that trains twice) must not share it."""
+    import time
+
+    monkeypatch.setattr(time, "strftime", lambda *_: "20261202_000000")  # the same second, every time
+    base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
+    tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py", max_iters=1, interval=1)
+    for name in ("a", "b"):
+        assert _invoke("train", tiny, "--work-dir", tmp_path / name).exit_code == 0
+    for name in ("a", "b"):
+        (log,) = (tmp_path / name).glob("*/*.log")
+        assert str(tmp_path / name) in log.read_text() and "Iter(train) [1/1]" in log.read_text(), name
+
+
 def test_load_from_keeps_the_configured_generator(tiny_configs, train_data, tmp_path):
     """Fine-tuning an encoder onto another generator (toonify): the checkpoint's frozen
     generator silently replaced the one model.generator.weights names."""

@@ -163,30 +163,31 @@ def test_amp_trains_resumes_and_translates_on_a_cpu(tiny_configs, train_data, tm
     monkeypatch.setattr(precision_module, "cpu_has_bf16_kernels", lambda: False)
     base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
     settings = ["default_hooks.checkpoint.save_best=None"]
-    straight = tiny_configs.write_tiny_config(base, train_data, tmp_path / "straight.py", max_iters=4,
+    # few iterations: on a CPU without bf16 kernels (CI's may be one) bf16 runs reference loops
+    straight = tiny_configs.write_tiny_config(base, train_data, tmp_path / "straight.py", max_iters=2,
                                               optimizer=dict(type="Adam", lr=2e-3))
     result = _invoke("train", straight, *settings, "--amp", "--work-dir", tmp_path / "a")
     assert result.exit_code == 0, result.output
     warned = [line for line in result.output.splitlines() if line.startswith("warning: --amp on this CPU")]
     assert len(warned) == 1 and warned[0].endswith("train without --amp"), result.output
-    assert seen.count(torch.bfloat16) == 4, seen  # the four training steps
+    assert seen.count(torch.bfloat16) == 2, seen  # the two training steps
     losses = [row["loss"] for row in _scalars(tmp_path / "a") if "loss" in row and "val/loss" not in row]
-    assert len(losses) == 4 and all(math.isfinite(v) for v in losses) and losses[-1] < losses[0], losses
-    checkpoint = torch.load(tmp_path / "a" / "iter_4.pth", weights_only=True)
+    assert len(losses) == 2 and all(math.isfinite(v) for v in losses) and losses[-1] < losses[0], losses
+    checkpoint = torch.load(tmp_path / "a" / "iter_2.pth", weights_only=True)
     assert "loss_scaler" not in checkpoint["optimizer"] and checkpoint["optimizer"]["state"]
 
     monkeypatch.setattr(precision_module, "cpu_has_bf16_kernels", lambda: True)
-    first = tiny_configs.write_tiny_config(base, train_data, tmp_path / "first.py", max_iters=2,
+    first = tiny_configs.write_tiny_config(base, train_data, tmp_path / "first.py", max_iters=1, interval=1,
                                            optimizer=dict(type="Adam", lr=2e-3))
     result = _invoke("train", first, *settings, "--amp", "--work-dir", tmp_path / "b")
     assert result.exit_code == 0 and "warning:" not in result.output, result.output
     assert _invoke("train", straight, *settings, "--amp", "--work-dir", tmp_path / "b", "--resume").exit_code == 0
-    want, got = _encoder_state(tmp_path / "a" / "iter_4.pth"), _encoder_state(tmp_path / "b" / "iter_4.pth")
+    want, got = _encoder_state(tmp_path / "a" / "iter_2.pth"), _encoder_state(tmp_path / "b" / "iter_2.pth")
     for key in want:
         torch.testing.assert_close(got[key], want[key], rtol=0, atol=0, msg=key)
 
     out = tmp_path / "translated"
-    result = _invoke("translate", "--checkpoint", tmp_path / "a" / "iter_4.pth", "--input", train_data["faces"],
+    result = _invoke("translate", "--checkpoint", tmp_path / "a" / "iter_2.pth", "--input", train_data["faces"],
                      "--output", out)
     assert result.exit_code == 0 and list(out.glob("*.png")), result.output
 

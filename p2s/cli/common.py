@@ -26,7 +26,8 @@ SEED_MAX = 2**32 - 1
 #: --resize-outputs: the model's pooled size, not always 256 (the shipped 64-px models are at theirs)
 RESIZE_OUTPUTS_HELP = "pool outputs to the model's pooled size (256x256 for pSp)"
 console = Console()
-err_console = Console(stderr=True)
+#: messages, summaries, warnings: one line each, however long (a path is never broken by a newline)
+err_console = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -59,11 +60,11 @@ def require_checkpoint(checkpoint) -> None:
 
 def print_skipped(message: str, label: str = "skipped") -> None:
     """One unusable input, on one line however long (not wrapped at 80 columns in logs)."""
-    err_console.print(f"[yellow]{label}[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[yellow]{label}[/] {escape(message)}", highlight=False)
 
 
 def _print_error(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
 
 
 def _describe_os_error(err: OSError) -> str:
@@ -76,7 +77,7 @@ def _describe_os_error(err: OSError) -> str:
 def _one_line_warnings(show_other: Callable[..., None]) -> Callable[..., None]:
     def show(message, category, *args: Any, **kwargs: Any) -> None:
         if issubclass(category, P2SWarning):
-            err_console.print(f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False)
         else:
             show_other(message, category, *args, **kwargs)
 

@@ -186,13 +186,14 @@ def test_cli_latents_only_refuses_mix_before_reading_anything(tiny, ckpt, inputs
                          "--output", tmp_path / "out", "--latents-only", "--mix", "2")
     assert "--latents-only writes no images, so it cannot go with --mix" in tiny.one_line_error(result)
     assert not (tmp_path / "out").exists()
+    codes = tmp_path / ("a-folder-name-long-enough-that-the-summary-passes-80-columns" * 2) / "codes"
     ok = tiny.invoke("translate", "--checkpoint", ckpt("inversion"), "--input", inputs[0],
-                     "--output", tmp_path / "codes", "--device", "cpu", "--latents-only")
+                     "--output", codes, "--device", "cpu", "--latents-only")
     assert ok.exit_code == 0, ok.output
-    summary = " ".join(ok.output.split())  # unwrapped
-    assert f"wrote latents of 1 of 1 input(s) to {tmp_path / 'codes' / 'latents'} (" in summary
+    summary = next(line for line in ok.output.splitlines() if line.startswith("wrote"))
+    assert summary.startswith(f"wrote latents of 1 of 1 input(s) to {codes / 'latents'} ("), ok.output  # one line
     assert "image" not in summary
-    assert sorted(p.relative_to(tmp_path / "codes").as_posix() for p in (tmp_path / "codes").rglob("*")) == [
+    assert sorted(p.relative_to(codes).as_posix() for p in codes.rglob("*")) == [
         "latents", f"latents/{inputs[0].stem}.npy"]
 
 

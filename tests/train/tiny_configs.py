@@ -1,8 +1,10 @@
-"""Tiny training configs derived from the real ones (tests import this via conftest)."""
+"""Tiny training configs derived from the real ones, and what a tiny run logged (tests import
+this via conftest)."""
 
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 from mmengine.config import Config
@@ -70,3 +72,10 @@ def write_tiny_config(base: Path, data: dict, out: Path, *, max_iters: int = 4, 
         text.append(f"optim_wrapper = dict(optimizer={dict(optimizer, _delete_=True)!r})")
     out.write_text("\n".join(text) + "\n")
     return out
+
+
+def scalars(work_dir: Path) -> list[dict]:
+    """The rows of the scalars.json of a run's latest log folder under ``work_dir``."""
+    files = sorted(work_dir.glob("*/vis_data/scalars.json"))
+    assert files, f"no scalars.json under {work_dir}"
+    return [json.loads(line) for line in files[-1].read_text().splitlines()]

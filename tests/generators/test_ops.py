@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from p2s.generators import ops
 from p2s.generators.ops import fused_leaky_relu, make_fir_kernel, upfirdn2d
 
 
@@ -41,6 +42,11 @@ def upfirdn2d_reference(
 CASES = [
     # (up, down, pad, kernel side) -- asymmetric random kernels catch a missing flip
     pytest.param(2, 1, (2, 1), 4, id="up2-pad21"),
+    # up without down runs as a transposed conv where its crop and extension reach the pads
+    pytest.param(2, 1, (1, 1), 3, id="up2-transposed-extend"),
+    pytest.param(4, 1, (2, 0), 4, id="up4-transposed"),
+    pytest.param(2, 1, (4, 0), 4, id="up2-pad0-beyond-kernel"),
+    pytest.param(2, 1, (0, 3), 4, id="up2-pad1-beyond-extension"),
     pytest.param(1, 2, (1, 1), 4, id="down2"),
     pytest.param(1, 1, (1, 1), 4, id="blur-pad11"),
     pytest.param(2, 2, (1, 0), 3, id="up2-down2"),
@@ -114,3 +120,21 @@ def test_upfirdn2d_symmetric_pad_in_conv_equals_padded_copy(channels_last):
     weight = torch.flip(k, [0, 1])[None, None].expand(4, 1, 4, 4)
     padded = torch.nn.functional.conv2d(torch.nn.functional.pad(x, [1, 1, 1, 1]), weight, groups=4)
     assert torch.equal(upfirdn2d(x, k, pad=(1, 1)), padded)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_cpu_upsampling_transposed_route_equals_zero_insertion(monkeypatch, channels_last):
+    """The ToRGB skip's upsampling on CPU (a transposed conv) against the zero-insertion
+    route other devices take, on the same input."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 16, 16)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    k = make_fir_kernel(gain=4)
+    calls = []
+    transposed = ops._upsample_transposed
+    monkeypatch.setattr(ops, "_upsample_transposed", lambda *a: calls.append(1) or transposed(*a))
+    fast = upfirdn2d(x, k, up=2, pad=(2, 1))
+    assert calls, "the CPU did not take the transposed route"
+    monkeypatch.setattr(ops, "_upsample_transposed", lambda *a: None)
+    torch.testing.assert_close(fast, upfirdn2d(x, k, up=2, pad=(2, 1)), rtol=1e-6, atol=1e-6)

@@ -14,6 +14,11 @@ from pathlib import Path
 
 import torch
 
+from p2s.utils.host_memory import reuse_freed_host_memory
+
+#: as p2s's commands do; ``P2S_REUSE_HOST_MEMORY=0`` measures glibc's defaults instead
+HOST_MEMORY_REUSED = reuse_freed_host_memory()
+
 
 def psp_parts(resolution: int, tiny: bool = False) -> dict:
     """Encoder and generator configs: the real sizes (IR-SE50 GradualStyleEncoder, StyleGAN2
@@ -82,7 +87,8 @@ class Table:
     later row) keeps every row it measured."""
 
     def __init__(self, title: str | None, columns: list[str], out: Path | None, meta: dict) -> None:
-        self.columns, self.out, self.meta, self.rows = columns, out, meta, []
+        self.columns, self.out, self.rows = columns, out, []
+        self.meta = dict(meta, host_memory_reused=HOST_MEMORY_REUSED)
         if title:
             print(title)
         print("| " + " | ".join(columns) + " |")

@@ -15,6 +15,7 @@ from p2s.cli.registry import registry_app
 from p2s.cli.train import config_app, train
 from p2s.cli.translate import interpolate, translate
 from p2s.cli.zoo import zoo_app
+from p2s.utils.host_memory import reuse_freed_host_memory
 
 app = typer.Typer(
     name="p2s",
@@ -23,6 +24,15 @@ app = typer.Typer(
     add_completion=False,
     help="pixel2style2pixel: encode images into StyleGAN2's W+ and translate them.",
 )
+
+
+@app.callback()
+def _command_process() -> None:
+    # before any command: large freed tensors stay in the process for reuse (CPU passes
+    # were paying page faults for every fresh activation; see p2s.utils.host_memory)
+    reuse_freed_host_memory()
+
+
 app.command()(translate)
 app.command()(interpolate)
 app.command()(train)

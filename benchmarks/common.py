@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from p2s.utils.host_memory import reuse_freed_host_memory
+from p2s.utils.host_memory import reuse_freed_host_memory_without_gpu
 
 #: as p2s's commands do; ``P2S_REUSE_HOST_MEMORY=0`` measures glibc's defaults instead
-HOST_MEMORY_REUSED = reuse_freed_host_memory()
+HOST_MEMORY_REUSED = reuse_freed_host_memory_without_gpu()
 
 
 def psp_parts(resolution: int, tiny: bool = False) -> dict:

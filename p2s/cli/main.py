@@ -15,7 +15,7 @@ from p2s.cli.registry import registry_app
 from p2s.cli.train import config_app, train
 from p2s.cli.translate import interpolate, translate
 from p2s.cli.zoo import zoo_app
-from p2s.utils.host_memory import reuse_freed_host_memory
+from p2s.utils.host_memory import reuse_freed_host_memory_without_gpu
 
 app = typer.Typer(
     name="p2s",
@@ -28,9 +28,9 @@ app = typer.Typer(
 
 @app.callback()
 def _command_process() -> None:
-    # before any command: large freed tensors stay in the process for reuse (CPU passes
-    # were paying page faults for every fresh activation; see p2s.utils.host_memory)
-    reuse_freed_host_memory()
+    # before any command: on a machine without a GPU, large freed tensors stay in the process
+    # for reuse (CPU passes paid page faults for every fresh activation; p2s.utils.host_memory)
+    reuse_freed_host_memory_without_gpu()
 
 
 app.command()(translate)

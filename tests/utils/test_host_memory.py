@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from p2s.utils import host_memory
 from tests.helpers_tiny import invoke
 
 #: in a fresh interpreter: allocate, touch and free 64 MiB a dozen times, then count the
@@ -52,7 +53,17 @@ def test_every_command_turns_it_on(monkeypatch):
     import p2s.cli.main
 
     calls = []
-    monkeypatch.setattr(p2s.cli.main, "reuse_freed_host_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(p2s.cli.main, "reuse_freed_host_memory_without_gpu", lambda: calls.append(1) or True)
     result = invoke("registry", "list", "tasks")
     assert result.exit_code == 0, result.output
     assert calls == [1]
+
+
+@pytest.mark.parametrize("gpu", [False, True])
+def test_commands_keep_glibc_defaults_beside_a_gpu(monkeypatch, gpu):
+    """With a GPU the host has nothing to gain and would keep what loading left behind."""
+    calls = []
+    monkeypatch.setattr(host_memory, "machine_has_gpu", lambda: gpu)
+    monkeypatch.setattr(host_memory, "reuse_freed_host_memory", lambda: calls.append(1) or True)
+    assert host_memory.reuse_freed_host_memory_without_gpu() is not gpu
+    assert calls == ([] if gpu else [1])

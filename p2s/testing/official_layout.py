@@ -5,6 +5,13 @@ gives a recipe that turns a seed and a manifest (``key, shape, dtype, kind`` row
 ``state_dict`` order) into a complete checkpoint, bit for bit. This module implements that
 recipe for any manifest in the official layouts (``shared/formats/*.tsv`` as well), plus a
 cheap placeholder state dict for tests that only need keys and shapes.
+
+Bit for bit needs one more thing on Intel CPUs: torch's CPU ``exp`` (the recipe's
+``bn_var`` rule) is MKL's ``vsExp``, whose last bit depends on the code path MKL picks for
+the CPU.  On an Intel Xeon with AVX-512, 1.7 % of the values differ from the fixtures'
+(made where MKL ran its generic path, as it does on AMD); ``MKL_CBWR=COMPATIBLE`` picks
+that path on every x86 CPU, and MKL reads it once, at start-up.
+:func:`save_fixture_checkpoint` therefore regenerates in a fresh process with it set.
 """
 
 from __future__ import annotations
@@ -12,7 +19,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
+import subprocess
+import sys
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +41,7 @@ __all__ = [
     "read_manifest",
     "rule_counts",
     "rule_for",
+    "save_fixture_checkpoint",
     "weights_sha256",
 ]
 
@@ -223,6 +234,23 @@ def fixture_checkpoint(task_dir: str | Path) -> dict[str, object]:
     )
 
 
+#: MKL's conditional numerical reproducibility: the same results on every x86 CPU
+REPRODUCIBLE_MKL = {"MKL_CBWR": "COMPATIBLE"}
+
+
+def save_fixture_checkpoint(task_dir: str | Path, path: str | Path) -> str:
+    """Regenerate the checkpoint of ``task_dir`` with MKL's CPU-independent results, save
+    it to ``path`` (``torch.save``, as the official code saves) and return its
+    ``weights_sha256``.  Runs in a fresh interpreter: MKL takes ``MKL_CBWR`` only at start-up."""
+    done = subprocess.run(
+        [sys.executable, "-m", __name__, str(task_dir), str(path)],
+        env={**os.environ, **REPRODUCIBLE_MKL}, capture_output=True, text=True, timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"regenerating {task_dir} failed:\n{done.stderr.strip()}")
+    return done.stdout.strip().splitlines()[-1]
+
+
 def _le_array(t: torch.Tensor) -> np.ndarray:
     """C-contiguous little-endian view of a tensor (the hash must not depend on the host)."""
     arr = t.detach().cpu().contiguous().numpy()
@@ -275,3 +303,9 @@ def random_state_dict_like(
         value = torch.full((), fill, dtype=dtype).expand(row.shape)
         state[row.key] = value.contiguous() if materialize else value
     return state
+
+
+if __name__ == "__main__":  # python -m p2s.testing.official_layout TASK_DIR OUT.pt (save_fixture_checkpoint)
+    _checkpoint = fixture_checkpoint(sys.argv[1])
+    torch.save(_checkpoint, sys.argv[2])
+    print(weights_sha256(_checkpoint["state_dict"], _checkpoint["latent_avg"]))

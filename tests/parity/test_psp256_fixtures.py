@@ -16,7 +16,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from p2s.cli.main import app
-from p2s.testing.official_layout import fixture_checkpoint, weights_sha256
+from p2s.testing.official_layout import save_fixture_checkpoint
 from p2s.testing.shared import shared_dir_for_tests
 
 #: full-size models: let torch use every core
@@ -33,13 +33,12 @@ def fixture_dir(request):
 
 def test_translate_matches_official(fixture_dir, tmp_path):
     meta = json.loads((fixture_dir / "fixture.json").read_text())
-    checkpoint = fixture_checkpoint(fixture_dir)
+    path = tmp_path / "psp.pt"
     # regenerated bit-exact: the very checkpoint the official code ran
+    assert save_fixture_checkpoint(fixture_dir, path) == meta["weights_sha256"]
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     assert tuple(checkpoint["latent_avg"].shape) == tuple(meta["latent_avg_shape"])
     assert checkpoint["opts"]["encoder_type"] == meta["encoder_type"]
-    assert weights_sha256(checkpoint["state_dict"], checkpoint["latent_avg"]) == meta["weights_sha256"]
-    path = tmp_path / "psp.pt"
-    torch.save(checkpoint, path)
     del checkpoint
 
     out = tmp_path / "out"

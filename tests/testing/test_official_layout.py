@@ -143,3 +143,41 @@ def test_placeholder_materialize_and_generic_layout() -> None:
     state = random_state_dict_like(rows, materialize=True)
     assert all(t.is_contiguous() for t in state.values())
     assert torch.all(state["conv1.conv.modulation.bias"] == 1)
+
+
+def _tiny_task(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "manifest.tsv").write_text(
+        "key\tshape\tdtype\tkind\n"
+        "encoder.bn.weight\t[64]\tfloat32\tparam\n"
+        "encoder.bn.running_mean\t[64]\tfloat32\tbuffer:bn-stat\n"
+        "encoder.bn.running_var\t[64]\tfloat32\tbuffer:bn-stat\n"
+        "encoder.bn.num_batches_tracked\t[]\tint64\tbuffer:bn-counter\n"
+    )
+    (folder / "opts.json").write_text(json.dumps({"encoder_type": "GradualStyleEncoder"}))
+    (folder / "fixture.json").write_text(json.dumps({"generator_seed": 3, "latent_avg_shape": [2, 8]}))
+    return folder
+
+
+def test_saved_fixture_checkpoint_is_the_recipe_and_its_hash(tmp_path: Path) -> None:
+    """Regenerated in a fresh interpreter (MKL_CBWR=COMPATIBLE): the file holds the
+    recipe's entries, and the printed hash is the file's."""
+    from p2s.testing.official_layout import fixture_checkpoint, save_fixture_checkpoint, weights_sha256
+
+    task = _tiny_task(tmp_path / "tiny")
+    digest = save_fixture_checkpoint(task, tmp_path / "tiny.pt")
+    saved = torch.load(tmp_path / "tiny.pt", weights_only=True)
+    assert digest == weights_sha256(saved["state_dict"], saved["latent_avg"])
+    here = fixture_checkpoint(task)
+    assert list(saved["state_dict"]) == list(here["state_dict"])
+    assert saved["opts"] == here["opts"] and saved["latent_avg"].shape == (2, 8)
+    for key, value in here["state_dict"].items():  # exp's last bit may differ from this process's MKL
+        torch.testing.assert_close(saved["state_dict"][key], value, rtol=1e-6, atol=0)
+
+
+def test_failed_regeneration_says_which_folder(tmp_path: Path) -> None:
+    from p2s.testing.official_layout import save_fixture_checkpoint
+
+    with pytest.raises(RuntimeError, match="regenerating .*missing failed"):
+        save_fixture_checkpoint(tmp_path / "missing", tmp_path / "x.pt")
+    assert not (tmp_path / "x.pt").exists()

@@ -19,6 +19,8 @@ default_hooks = dict(
     checkpoint=dict(type='AtomicCheckpointHook', interval=5000, by_epoch=False, max_keep_ckpts=2,
                     save_best='val/loss', rule='less', save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # CPU runs keep freed memory for reuse (no page faults); this bounds what they keep
+    host_memory=dict(type='HostMemoryTrimHook'),
 )
 custom_hooks = [
     dict(type='SafeCheckpointHook'),   # weights_only-loadable checkpoints (safe --resume)

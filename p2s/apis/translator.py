@@ -16,6 +16,7 @@ from p2s.datasets.transforms.official import tensors_to_uint8
 from p2s.models.psp import PSP
 from p2s.tasks.base import TaskAdapter
 from p2s.utils.errors import P2SError
+from p2s.utils.host_memory import trim_excess_freed_memory
 from p2s.utils.precision import float32_precision, warn_if_cpu_bf16_is_slow
 
 
@@ -223,12 +224,19 @@ class Translator:
             channels_last=channels_last, compile_mode=compile_mode, compile_backend=compile_backend,
         )
 
-    def _arithmetic(self) -> contextlib.AbstractContextManager:
+    @contextlib.contextmanager
+    def _arithmetic(self) -> Iterator[None]:
         """The scope every forward runs in: bf16 autocast, or float32 exact (``fp32``) or
-        with TF32 tensor cores (``tf32``) whatever the process's TF32 flags are outside it."""
+        with TF32 tensor cores (``tf32``) whatever the process's TF32 flags are outside it.
+        On leaving, a command's CPU process hands back freed memory beyond its budget
+        (:func:`~p2s.utils.host_memory.trim_excess_freed_memory`; nothing otherwise)."""
         if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return float32_precision("ieee" if self.precision == "fp32" else "tf32")
+            scope = torch.autocast(self.device.type, dtype=torch.bfloat16)
+        else:
+            scope = float32_precision("ieee" if self.precision == "fp32" else "tf32")
+        with scope:
+            yield
+        trim_excess_freed_memory()
 
     @property
     def num_ws(self) -> int:

@@ -150,23 +150,25 @@ def check_types(cfg) -> None:
 
 
 def check_own_hooks(cfg) -> None:
-    """Build p2s's own custom hooks once before the Runner (their constructors only check
-    and keep options): a bad option is then the first line printed, not one after
-    MMEngine's set-up log.  Plugins' hooks are left to the Runner."""
+    """Build p2s's own hooks once before the Runner (their constructors only check and
+    keep options): a bad option is then the first line printed, not one after MMEngine's
+    set-up log.  MMEngine's and plugins' hooks are left to the Runner."""
     from p2s.registry import HOOKS
     from p2s.utils.build import check_arguments
 
-    for index, hook in enumerate(cfg.get("custom_hooks") or []):
+    declared = [(f"custom_hooks[{index}]", hook) for index, hook in enumerate(cfg.get("custom_hooks") or [])]
+    declared += [(f"default_hooks.{name}", hook) for name, hook in (cfg.get("default_hooks") or {}).items()]
+    for where, hook in declared:
         kind = hook.get("type") if isinstance(hook, dict) else None
         cls = HOOKS.module_dict.get(kind) if isinstance(kind, str) else None
         if cls is None or not cls.__module__.startswith("p2s."):
             continue
         options = {k: v for k, v in hook.items() if k not in ("type", "priority")}  # priority is the Runner's
-        check_arguments(cls, options, f"custom_hooks[{index}]: hook")
+        check_arguments(cls, options, f"{where}: hook")
         try:
             cls(**copy.deepcopy(options))
         except (TypeError, ValueError) as err:
-            raise P2SError(f"custom_hooks[{index}]: {err}") from None
+            raise P2SError(f"{where}: {err}") from None
 
 
 def _clean(message: str) -> str:

@@ -1,8 +1,8 @@
 """Training engine pieces for MMEngine's Runner: the Ranger optimizer and p2s hooks.
 
 Importing this package registers ``Ranger`` (``OPTIMIZERS``), ``SafeCheckpointHook``,
-``AtomicCheckpointHook``, ``ImageGridHook``, ``RNGStateHook`` and
-``DeferredRuntimeInfoHook`` (``HOOKS``),
+``AtomicCheckpointHook``, ``ImageGridHook``, ``RNGStateHook``,
+``DeferredRuntimeInfoHook`` and ``HostMemoryTrimHook`` (``HOOKS``),
 ``P2SDistributedDataParallel`` (``MODEL_WRAPPERS``), ``BF16AutocastOptimWrapper``
 (``OPTIM_WRAPPERS``), ``P2SLogProcessor`` (``LOG_PROCESSORS``) under scope
 ``p2s``, the ``'p2s_atomic_local'`` file backend, and makes MMEngine load local
@@ -21,6 +21,7 @@ from p2s.engine.checkpoint_io import (
 )
 from p2s.engine.ddp import P2SDistributedDataParallel
 from p2s.engine.hooks import AtomicCheckpointHook, ImageGridHook, SafeCheckpointHook
+from p2s.engine.host_memory_hook import HostMemoryTrimHook
 from p2s.engine.log_processor import P2SLogProcessor
 from p2s.engine.optimizers import Ranger
 from p2s.engine.rng_hook import RNGStateHook
@@ -35,6 +36,7 @@ __all__ = [
     "AtomicLocalBackend",
     "BF16AutocastOptimWrapper",
     "DeferredRuntimeInfoHook",
+    "HostMemoryTrimHook",
     "ImageGridHook",
     "P2SDistributedDataParallel",
     "P2SLogProcessor",

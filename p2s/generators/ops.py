@@ -32,6 +32,11 @@ def fused_leaky_relu(
     return F.leaky_relu(x, negative_slope) * scale
 
 
+#: elements of one CPU chunk of :func:`noise_bias_leaky_relu_`: 1-2 MB, so the four
+#: passes over a chunk run in the core's cache, not four times through memory
+CPU_CHUNK_ELEMENTS = 512 * 1024
+
+
 def noise_bias_leaky_relu_(
     x: torch.Tensor,
     noise: torch.Tensor,
@@ -46,10 +51,28 @@ def noise_bias_leaky_relu_(
     over the activations and no new full-size tensors (allocating and first touching
     them cost more than the arithmetic at 1024 px).  The noise term takes ``x``'s dtype
     first: under bf16 autocast, a float32 operand made the in-place add a casting loop
-    with a temporary copy of ``x`` (0.65 of 1.8 s in a 1024-px CPU forward).
+    with a temporary copy of ``x`` (0.65 of 1.8 s in a 1024-px CPU forward).  On the CPU
+    a large ``x`` goes through in chunks of rows of one sample (the same values: each
+    element sees the same four operations), 1.5x (fp32) to 2x (bf16) faster at 1024 px.
     """
-    x.add_((noise_weight * noise).to(x.dtype))
-    x.add_(bias.view([1, -1] + [1] * (x.ndim - 2)).to(x.dtype))
+    noise = (noise_weight * noise).to(x.dtype)
+    bias = bias.view([1, -1] + [1] * (x.ndim - 2)).to(x.dtype)
+    if x.device.type != "cpu" or x.ndim != 4 or x.numel() <= 2 * CPU_CHUNK_ELEMENTS:
+        return _noise_bias_leaky_relu_(x, noise, bias, negative_slope, scale)
+    rows = max(1, CPU_CHUNK_ELEMENTS // (x.shape[1] * x.shape[3]))
+    noise = noise.expand(x.shape[0], -1, x.shape[2], x.shape[3])  # a view: slicing per sample and rows
+    for sample in range(x.shape[0]):
+        for top in range(0, x.shape[2], rows):
+            _noise_bias_leaky_relu_(x[sample:sample + 1, :, top:top + rows],
+                                    noise[sample:sample + 1, :, top:top + rows], bias, negative_slope, scale)
+    return x
+
+
+def _noise_bias_leaky_relu_(
+    x: torch.Tensor, noise: torch.Tensor, bias: torch.Tensor, negative_slope: float, scale: float
+) -> torch.Tensor:
+    x.add_(noise)
+    x.add_(bias)
     F.leaky_relu_(x, negative_slope)
     return x.mul_(scale)
 

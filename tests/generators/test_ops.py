@@ -110,6 +110,28 @@ def test_noise_bias_leaky_relu_inplace_is_bit_identical():
     assert torch.equal(out, expected)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("noise_batch", [1, 3])
+def test_noise_bias_leaky_relu_in_cpu_chunks_is_bit_identical(monkeypatch, dtype, channels_last, noise_batch):
+    """Chunks of 2 rows and a remainder (7 rows), shared or per-sample noise."""
+    from p2s.generators.ops import noise_bias_leaky_relu_
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 7, 6).to(dtype)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    noise, weight, bias = torch.randn(noise_batch, 1, 7, 6), torch.randn(1), torch.randn(5)
+    whole = noise_bias_leaky_relu_(x.clone(), noise, weight, bias)
+    monkeypatch.setattr(ops, "CPU_CHUNK_ELEMENTS", 2 * 5 * 6)  # 2 rows of one sample
+    target = x.clone()
+    chunked = noise_bias_leaky_relu_(target, noise, weight, bias)
+    assert chunked.data_ptr() == target.data_ptr()
+    assert torch.equal(chunked, whole)
+    if dtype == torch.float32:
+        assert torch.equal(chunked, fused_leaky_relu(x + weight * noise, bias))
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_upfirdn2d_symmetric_pad_in_conv_equals_padded_copy(channels_last):
     torch.manual_seed(0)

@@ -33,6 +33,8 @@ RUNS = {
                                   "--batch", "2", "--workers", "0", "--levels", "1", "--precision", "fp32", "--json"]),
     "loop": ("train_loop", ["--device", "cpu", "--tiny", "--iterations", "4", "--log-interval", "2", "--batch", "2",
                             "--workers", "0", "--images", "4", "--precisions", "tf32", "--json"]),
+    "roofline": ("roofline", ["--tiny", "--resolution", "32", "--batch-sizes", "1", "2", "--precisions", "bf16", "fp32",
+                              "--json"]),
     # the first timed batch runs out of memory: one row, and the next batch size still runs
     "out_of_memory": ("translate", ["--device", "cpu", "--tiny", "--resolution", "16", "--batch-sizes", "2", "1",
                                     "--warmup", "0", "--repeats", "1", "--json"]),
@@ -131,6 +133,26 @@ def test_file_benchmark_times_reads_writes_and_the_pipeline(smoke):
     rows = rows_of(smoke, "files")
     assert [r["stage"] for r in rows] == ["read", "write", "model only", "translate_files"]
     assert all(r["images_per_s"] > 0 for r in rows)
+
+
+def test_roofline_counts_the_gpu_route_kernels_flops_and_bytes(smoke):
+    """The meta-device count: the same work in every precision, half the bytes in bf16, every
+    FLOP in a product kernel, and fusion never slower than one kernel per op."""
+    rows = {(r["precision"], r["batch"]): r for r in rows_of(smoke, "roofline")}
+    assert set(rows) == {("bf16", 1), ("bf16", 2), ("fp32", 1), ("fp32", 2)}
+    for batch in (1, 2):
+        bf16, fp32 = rows["bf16", batch], rows["fp32", batch]
+        assert bf16["gflop_per_image"] == pytest.approx(fp32["gflop_per_image"]) and bf16["gflop_per_image"] > 0
+        assert 0.4 * fp32["gbytes_per_image"] < bf16["gbytes_per_image"] < 0.7 * fp32["gbytes_per_image"]
+        for row in (bf16, fp32):
+            assert row["kernels"] > 100 and row["fused_images_per_s"] >= row["eager_images_per_s"] > 0
+    assert rows["bf16", 2]["kernels"] > rows["bf16", 1]["kernels"]  # batch 1 modulates weights, not activations
+    parts = json.loads((output_of(smoke, "roofline").with_name("roofline_parts.json")).read_text())["rows"]
+    for (precision, batch), row in rows.items():
+        mine = [p for p in parts if (p["precision"], p["batch"]) == (precision, batch)]
+        assert sum(p["kernels"] for p in mine) == row["kernels"]
+        products = sum(p["gflop_per_image"] for p in mine if p["part"] in ("convolution", "matrix product"))
+        assert products == pytest.approx(row["gflop_per_image"])
 
 
 def test_a_batch_out_of_memory_is_one_row_and_the_sweep_goes_on(smoke):

@@ -279,6 +279,18 @@ def train(
             if guard.started:
                 raise
             raise P2SError(f"bad config value: {_clean(str(err))}") from None
+        finally:
+            _leave_process_group()
+
+
+def _leave_process_group() -> None:
+    """Destroy the torchrun process group before the interpreter exits: left to exit-time
+    teardown, gloo's threads can be destroyed while still joinable, and the rank then
+    aborts ("terminate called without an active exception", SIGABRT) after a finished run."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _fresh_experiment_name(stem: str) -> str:

@@ -42,13 +42,29 @@ class SEModule(nn.Module):
         return x * gate
 
 
+class Subsample(nn.Module):
+    """Every ``stride``-th pixel: the official ``MaxPool2d(1, stride)`` shortcut, whose one-pixel
+    window makes it exactly this.  A view, not a kernel (21 of them in IR-SE50), and the
+    identity at stride 1."""
+
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.stride == 1 else x[:, :, :: self.stride, :: self.stride]
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}"
+
+
 class BottleneckIR(nn.Module):
     """Pre-activation residual unit: BN, conv3x3, PReLU, conv3x3 (strided), BN [, SE]."""
 
     def __init__(self, in_channels: int, depth: int, stride: int, use_se: bool) -> None:
         super().__init__()
         if in_channels == depth:
-            self.shortcut_layer: nn.Module = nn.MaxPool2d(1, stride)
+            self.shortcut_layer: nn.Module = Subsample(stride)
         else:
             self.shortcut_layer = nn.Sequential(
                 nn.Conv2d(in_channels, depth, 1, stride, bias=False), nn.BatchNorm2d(depth)

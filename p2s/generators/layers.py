@@ -16,9 +16,11 @@ from torch import nn
 
 from p2s.generators.ops import (
     SQRT2,
+    demodulate_noise_bias_leaky_relu,
     fused_leaky_relu,
     make_fir_kernel,
     noise_bias_leaky_relu_,
+    pointwise_conv_per_sample,
     upfirdn2d,
 )
 
@@ -233,19 +235,33 @@ class ModulatedConv2d(nn.Module):
         return not self.modulates_per_sample(x.shape[0], x.device)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        out, demod = self.forward_undemodulated(x, style)
+        if demod is None:
+            return out
+        # inference: scale the fresh conv output in place (and keep its dtype under autocast)
+        return out * demod if out.requires_grad else out.mul_(demod)
+
+    def forward_undemodulated(
+        self, x: torch.Tensor, style: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The convolution, and the ``[N, out, 1, 1]`` demodulation it still owes: ``None``
+        where there is none to apply (per-sample weights are demodulated already), so a
+        caller can fold it into its own epilogue (:class:`StyledConv`)."""
         styles = self.modulation(style)  # [N, in]
         if not self._batched(x):
             if x.shape[0] == 1:
-                return self._forward_one(x, styles[0])
-            return torch.cat([self._forward_one(x[i : i + 1], styles[i]) for i in range(x.shape[0])])
-        out = self._conv(x * styles[:, :, None, None], self.scaled_weight())
-        if self.demodulate:
-            # CUDA autocast runs rsqrt in float32: cast, or a float32 demod would promote
-            # the whole bf16 activation to float32 on the training route
-            demod = self.demodulation(styles).to(out.dtype)[:, :, None, None]
-            # inference: scale the fresh conv output in place (and keep its dtype under autocast)
-            out = out * demod if out.requires_grad else out.mul_(demod)
-        return out
+                return self._forward_one(x, styles[0]), None
+            return torch.cat([self._forward_one(x[i : i + 1], styles[i]) for i in range(x.shape[0])]), None
+        if self.kernel_size == 1 and not self.upsample:  # ToRGB: per-sample weights are tiny
+            weight = self.scaled_weight()[:, :, 0, 0] * styles[:, None, :]
+            out = pointwise_conv_per_sample(x, weight.to(x.dtype))
+        else:
+            out = self._conv(x * styles[:, :, None, None], self.scaled_weight())
+        if not self.demodulate:
+            return out, None
+        # CUDA autocast runs rsqrt in float32: cast, or a float32 demod would promote
+        # the whole bf16 activation to float32 on the training route
+        return out, self.demodulation(styles).to(out.dtype)[:, :, None, None]
 
     def extra_repr(self) -> str:
         return (
@@ -312,14 +328,18 @@ class StyledConv(nn.Module):
     def forward(
         self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor | None = None
     ) -> torch.Tensor:
-        out = self.conv(x, style)
-        if out.requires_grad or noise is None:
-            return self.activate(self.noise(out, noise))
-        # inference: the conv output is ours, so the rest runs in place (same values)
+        out, demod = self.conv.forward_undemodulated(x, style)
         act = self.activate
-        return noise_bias_leaky_relu_(
-            out, noise, self.noise.weight, act.bias, act.negative_slope, act.scale
-        )
+        if demod is not None and noise is not None:  # the batched route: one fused epilogue
+            return demodulate_noise_bias_leaky_relu(
+                out, demod, noise, self.noise.weight, act.bias, act.negative_slope, act.scale
+            )
+        if demod is not None:
+            out = out * demod if out.requires_grad else out.mul_(demod)
+        if out.requires_grad or noise is None:
+            return act(self.noise(out, noise))
+        # inference: the conv output is ours, so the rest runs in place (same values)
+        return noise_bias_leaky_relu_(out, noise, self.noise.weight, act.bias, act.negative_slope, act.scale)
 
 
 def _add_to_fresh(out: torch.Tensor, other: torch.Tensor) -> torch.Tensor:

@@ -77,6 +77,77 @@ def _noise_bias_leaky_relu_(
     return x.mul_(scale)
 
 
+def demodulate_noise_bias_leaky_relu(
+    out: torch.Tensor,
+    demod: torch.Tensor,
+    noise: torch.Tensor,
+    noise_weight: torch.Tensor,
+    bias: torch.Tensor,
+    negative_slope: float = 0.2,
+    scale: float = SQRT2,
+) -> torch.Tensor:
+    """``fused_leaky_relu(out * demod + noise_weight * noise, bias)`` in two passes, not five.
+
+    The batched (activation-modulated) route's epilogue: the demodulation, the noise, the
+    bias and the gain would each be one full-size elementwise kernel, and on a GPU those
+    moved twice the bytes the convolutions did (benchmarks/roofline.py, session 17).  The
+    gain goes into the operands (leaky ReLU is positively homogeneous), the noise and bias
+    into one ``[1|N, C, H, W]`` shift, so one ``addcmul`` and one leaky ReLU remain at full
+    size.  Equal up to rounding, like the route itself; in place when nothing takes a
+    gradient, else through :class:`_ScaleShiftLeakyReLU`'s lean backward.
+    """
+    # the operands first take out's dtype, so a full-size shift (per-sample noise in
+    # training) is written once, in that dtype, not in float32 and then cast
+    dtype = out.dtype
+    bias = (bias.view([1, -1] + [1] * (out.ndim - 2)) * scale).to(dtype)
+    shift = torch.addcmul(bias, noise.to(dtype), (noise_weight * scale).to(dtype))
+    gain = (demod * scale).to(dtype)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (out, gain, shift)):
+        return _ScaleShiftLeakyReLU.apply(out, gain, shift, negative_slope)
+    return F.leaky_relu_(torch.addcmul(shift, out, gain, out=out), negative_slope)
+
+
+class _ScaleShiftLeakyReLU(torch.autograd.Function):
+    """``leaky_relu(out * gain + shift)`` with the backward written out: autograd's
+    ``addcmul`` formula scales a full-size copy of ``out`` by its ``value`` (1) before the
+    product for ``gain``'s gradient, one more full-size pass per layer, and the leaky
+    ReLU kept its input alive where its output (which the next layer holds) suffices."""
+
+    @staticmethod
+    def forward(ctx, out: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor, negative_slope: float) -> torch.Tensor:
+        result = F.leaky_relu_(torch.addcmul(shift, out, gain), negative_slope)
+        ctx.save_for_backward(out, gain, result)
+        ctx.negative_slope = negative_slope
+        ctx.shift_shape = shift.shape
+        return result
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        out, gain, result = ctx.saved_tensors
+        # the output's sign is the input's (slope >= 0), so the output is enough
+        grad = torch.ops.aten.leaky_relu_backward(grad, result, ctx.negative_slope, True)
+        grad_out = grad * gain if ctx.needs_input_grad[0] else None
+        grad_gain = (grad * out).sum_to_size(gain.shape) if ctx.needs_input_grad[1] else None
+        grad_shift = grad.sum_to_size(ctx.shift_shape) if ctx.needs_input_grad[2] else None
+        return grad_out, grad_gain, grad_shift, None
+
+
+def pointwise_conv_per_sample(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """A 1x1 convolution with its own ``[O, C]`` weight per sample (``weight``: ``[N, O, C]``).
+
+    One batched matrix product over the pixels: the batched route's ToRGB would otherwise
+    scale all C input channels by the style in a full-size pass (the largest elementwise
+    kernel at 1024 px after the epilogues) to make 3 output channels.  A channels-last
+    ``x`` is already ``[N, H*W, C]`` in memory, so no copy is made either way.
+    """
+    n, c, h, w = x.shape
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        out = torch.bmm(x.permute(0, 2, 3, 1).reshape(n, h * w, c), weight.transpose(1, 2))
+        return out.view(n, h, w, -1).permute(0, 3, 1, 2)
+    return torch.bmm(weight, x.reshape(n, c, h * w)).view(n, -1, h, w)
+
+
 def make_fir_kernel(taps: Sequence[float] = (1, 3, 3, 1), gain: float = 1.0) -> torch.Tensor:
     """Separable 2-D FIR kernel ``outer(k, k) / sum * gain`` as float32.
 

@@ -127,3 +127,14 @@ def test_resnet34_keys_outside_its_layout_are_named(tmp_path, key):
     with pytest.raises(CheckpointMismatchError) as err:
         ResNet34Backbone(weights=str(path))
     _assert_one_line_naming(err, path, "1 unexpected", key)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("side", [7, 8])
+def test_subsample_shortcut_is_the_official_one_pixel_max_pool(stride, side):
+    """The identity units' shortcut is ``MaxPool2d(1, stride)`` in the official code: a
+    view of every stride-th pixel gives the same tensor, odd sides and channels-last too."""
+    from p2s.backbones.irse import Subsample
+
+    x = torch.randn(2, 4, side, side).to(memory_format=torch.channels_last)
+    assert torch.equal(Subsample(stride)(x), torch.nn.MaxPool2d(1, stride)(x))

@@ -1,4 +1,4 @@
-"""What a GPU can do at best with p2s's inference path: kernels, FLOPs and bytes, counted.
+"""What a GPU can do at best with p2s's inference path and training step: kernels, FLOPs and bytes, counted.
 
 The model runs on PyTorch's ``meta`` device, which takes the GPU's code path (batched
 modulation, the zero-insertion FIR filter, one kernel per elementwise op) and computes
@@ -9,8 +9,12 @@ tensors it reads and writes (a broadcast operand counts once).  A kernel takes a
 convolutions' and matrix products' sum alone is what perfect fusion could reach.
 bf16 is modelled by casting the networks (autocast has no meta device); its elementwise
 ops then run in bf16, as the autocast path does after session 12's dtype fixes.
+``--mode train`` counts one training step of the inversion recipe (L2 + LPIPS + ID, Ranger:
+``benchmarks/train_step.py``'s model) after a first step that made the optimizer's state;
+under bf16 the optimizer still steps float32 master weights, as ``p2s train --amp`` does.
 
     python benchmarks/roofline.py --batch-sizes 1 32 --precisions bf16 fp32 --json roofline.json
+    python benchmarks/roofline.py --mode train --batch-sizes 8 32 --precisions bf16 tf32
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ def category(name: str) -> str:
 
 
 class KernelCounter(TorchDispatchMode):
-    """Records (category, FLOPs, bytes) for every non-view aten op."""
+    """Records (category, FLOPs, bytes) for every non-view aten op on the meta device."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -87,6 +91,10 @@ class KernelCounter(TorchDispatchMode):
         packet = func._overloadpacket
         flops = flop_registry[packet](*args, **kwargs, out_val=out) if packet in flop_registry else 0
         inputs = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
+        if not any(t.is_meta for t in inputs + [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]):
+            return out  # host work (the optimizer's CPU step counters), no GPU kernel
+        if name == "convolution_backward" and not args[-1][1]:  # no weight gradient: the input is not read
+            inputs = [a for a in inputs if a is not args[1]]
         outputs = [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
         unique = {id(t): t for t in inputs + outputs}  # an in-place op returns its input
         moved = sum(footprint_bytes(t) for t in unique.values())
@@ -112,6 +120,46 @@ def count_forward(resolution: int, batch: int, precision: str, tiny: bool) -> Ke
     return counter
 
 
+def cast_every_module(model: torch.nn.Module, dtype: torch.dtype) -> None:
+    """Every module's floating parameters, buffers and inputs in ``dtype``: on meta, where an
+    op does not check that its operands agree, the closest thing to autocast."""
+    model.to(dtype)
+    for module in model.modules():
+        module.register_forward_pre_hook(partial(cast_inputs, dtype=dtype))
+
+
+def count_train_step(resolution: int, batch: int, precision: str, tiny: bool) -> KernelCounter:
+    """One training step on meta: forward, backward, Ranger on the encoder; a first step
+    (not counted) makes the optimizer's state, as every step after the first finds it."""
+    from train_step import build
+
+    from p2s.engine import Ranger
+
+    dtype, _ = PRECISIONS[precision]
+    with torch.device("meta"):
+        model = build(resolution, torch.device("meta"), tiny)
+        masters = [torch.nn.Parameter(torch.empty_like(p, dtype=torch.float32)) for p in model.encoder.parameters()]
+    cast_every_module(model, dtype)
+    optimizer = Ranger(masters, lr=1e-4, foreach=True)  # what PyTorch picks for CUDA tensors
+    source = torch.empty(batch, 3, 256, 256, device="meta", dtype=dtype)
+    target = torch.empty(batch, 3, 256, 256, device="meta", dtype=dtype)
+
+    def step() -> None:
+        loss, _ = model.parse_losses(model.loss(source, dict(target=target)))
+        loss.backward()
+        for master, param in zip(masters, model.encoder.parameters()):
+            master.grad = param.grad.float()  # autocast's weight casts give float32 gradients
+            param.grad = None
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step()
+    counter = KernelCounter()
+    with counter:
+        step()
+    return counter
+
+
 def floors(counter: KernelCounter, chip: Chip, peak_name: str) -> dict[str, float]:
     """Seconds at best: every kernel alone (eager), and the products alone (fused)."""
     peak = getattr(chip, peak_name) * 1e12
@@ -133,6 +181,8 @@ def summarise(counter: KernelCounter) -> dict[str, dict[str, float]]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", default="translate", choices=["translate", "train"],
+                        help="p2s translate's inference pass, or one training step of the inversion recipe")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--precisions", nargs="+", default=["bf16", "fp32"], choices=list(PRECISIONS))
     parser.add_argument("--launch-us", type=float, default=5.0,
@@ -149,7 +199,8 @@ def main(argv: list[str] | None = None) -> None:
     rows, parts = [], []
     for precision in args.precisions:
         for batch in args.batch_sizes:
-            counter = count_forward(args.resolution, batch, precision, args.tiny)
+            count = count_forward if args.mode == "translate" else count_train_step
+            counter = count(args.resolution, batch, precision, args.tiny)
             best = floors(counter, chip, PRECISIONS[precision][1])
             for cat, row in sorted(summarise(counter).items()):
                 parts.append(dict(precision=precision, batch=batch, part=cat, kernels=int(row["kernels"]),
@@ -160,9 +211,10 @@ def main(argv: list[str] | None = None) -> None:
                              eager_images_per_s=batch / best["eager"],
                              fused_images_per_s=batch / best["products"],
                              launch_ms=len(counter.kernels) * args.launch_us / 1e3))
-    meta = dict(machine=machine(), chip=args.chip, peaks=chip.__dict__,
+    meta = dict(machine=machine(), mode=args.mode, chip=args.chip, peaks=chip.__dict__,
                 resolution=args.resolution, torch=torch.__version__, tiny=args.tiny)
-    print(f"pSp inference at best on an {args.chip.upper()} ({chip}), output {args.resolution} px, counted on meta")
+    what = "inference" if args.mode == "translate" else "inversion-recipe training step"
+    print(f"pSp {what} at best on an {args.chip.upper()} ({chip}), output {args.resolution} px, counted on meta")
     report(rows, list(rows[0]), args.json, meta)
     print("per kind of kernel")
     report(parts, list(parts[0]), args.json.with_name(args.json.stem + "_parts.json") if args.json else None, meta)

@@ -35,6 +35,8 @@ RUNS = {
                             "--workers", "0", "--images", "4", "--precisions", "tf32", "--json"]),
     "roofline": ("roofline", ["--tiny", "--resolution", "32", "--batch-sizes", "1", "2", "--precisions", "bf16", "fp32",
                               "--json"]),
+    "roofline_train": ("roofline", ["--mode", "train", "--tiny", "--resolution", "32", "--batch-sizes", "2",
+                                    "--precisions", "bf16", "fp32", "--json"]),
     # the first timed batch runs out of memory: one row, and the next batch size still runs
     "out_of_memory": ("translate", ["--device", "cpu", "--tiny", "--resolution", "16", "--batch-sizes", "2", "1",
                                     "--warmup", "0", "--repeats", "1", "--json"]),
@@ -153,6 +155,22 @@ def test_roofline_counts_the_gpu_route_kernels_flops_and_bytes(smoke):
         assert sum(p["kernels"] for p in mine) == row["kernels"]
         products = sum(p["gflop_per_image"] for p in mine if p["part"] in ("convolution", "matrix product"))
         assert products == pytest.approx(row["gflop_per_image"])
+
+
+def test_roofline_counts_a_training_step_with_its_backward_and_optimizer(smoke):
+    """``--mode train``: forward, backward and the Ranger step, the same FLOPs in every
+    precision; more work and kernels per image than inference (which also has no LPIPS or
+    identity network), and bf16 moves fewer bytes."""
+    train = {r["precision"]: r for r in rows_of(smoke, "roofline_train")}
+    infer = {(r["precision"], r["batch"]): r for r in rows_of(smoke, "roofline")}
+    assert set(train) == {"bf16", "fp32"}
+    assert train["bf16"]["gflop_per_image"] == pytest.approx(train["fp32"]["gflop_per_image"])
+    assert train["fp32"]["gflop_per_image"] > 2 * infer["fp32", 2]["gflop_per_image"]
+    assert train["fp32"]["kernels"] > 2 * infer["fp32", 2]["kernels"]
+    assert train["bf16"]["gbytes_per_image"] < 0.7 * train["fp32"]["gbytes_per_image"]
+    for row in train.values():
+        assert row["fused_images_per_s"] >= row["eager_images_per_s"] > 0
+    assert json.loads(output_of(smoke, "roofline_train").read_text())["meta"]["mode"] == "train"
 
 
 def test_a_batch_out_of_memory_is_one_row_and_the_sweep_goes_on(smoke):

@@ -234,19 +234,20 @@ class ModulatedConv2d(nn.Module):
     def _batched(self, x: torch.Tensor) -> bool:
         return not self.modulates_per_sample(x.shape[0], x.device)
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        out, demod = self.forward_undemodulated(x, style)
-        if demod is None:
-            return out
+    def forward(
+        self, x: torch.Tensor, style: torch.Tensor, defer_demodulation: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
+        """The modulated convolution; with ``defer_demodulation``, the pair (convolution,
+        the ``[N, out, 1, 1]`` demodulation it still owes, or ``None`` where there is none
+        to apply: per-sample weights are demodulated already), so that a caller folds it
+        into its own epilogue (:class:`StyledConv`)."""
+        out, demod = self._convolve(x, style)
+        if defer_demodulation or demod is None:
+            return (out, demod) if defer_demodulation else out
         # inference: scale the fresh conv output in place (and keep its dtype under autocast)
         return out * demod if out.requires_grad else out.mul_(demod)
 
-    def forward_undemodulated(
-        self, x: torch.Tensor, style: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The convolution, and the ``[N, out, 1, 1]`` demodulation it still owes: ``None``
-        where there is none to apply (per-sample weights are demodulated already), so a
-        caller can fold it into its own epilogue (:class:`StyledConv`)."""
+    def _convolve(self, x: torch.Tensor, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         styles = self.modulation(style)  # [N, in]
         if not self._batched(x):
             if x.shape[0] == 1:
@@ -328,7 +329,7 @@ class StyledConv(nn.Module):
     def forward(
         self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor | None = None
     ) -> torch.Tensor:
-        out, demod = self.conv.forward_undemodulated(x, style)
+        out, demod = self.conv(x, style, defer_demodulation=True)
         act = self.activate
         if demod is not None and noise is not None:  # the batched route: one fused epilogue
             return demodulate_noise_bias_leaky_relu(

@@ -1,0 +1,87 @@
+"""What a training step of the inversion recipe asks of the hardware, seen at the aten level:
+frozen networks (generator, LPIPS, identity network) do no weight-gradient work, and no
+network runs more forwards than the losses need."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from p2s.generators.layers import ModulatedConv2d
+from p2s.models import PSP
+
+
+class WeightGradients(TorchDispatchMode):
+    """Counts convolution backwards by whether they compute a weight gradient."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: Counter[bool] = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func._overloadpacket is torch.ops.aten.convolution_backward:
+            self.calls[bool(args[-1][1])] += 1
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.fixture(scope="module")
+def recipe() -> PSP:
+    """pSp's inversion recipe (L2 + LPIPS + ID) on tiny random networks."""
+    torch.manual_seed(0)
+    return PSP(
+        encoder=dict(type="GradualStyleEncoder",
+                     backbone=dict(type="IRSEBackbone", units=(1, 1, 1, 1), widths=(8, 8, 16, 16))),
+        generator=dict(type="StyleGAN2Generator", resolution=32, w_dim=8, n_mlp=2, channel_max=16,
+                       channel_multiplier=1),
+        losses=dict(
+            l2=dict(type="L2Loss", loss_weight=1.0),
+            lpips=dict(type="LPIPSLoss", loss_weight=0.8, random_backbone=True),
+            id=dict(type="IDLoss", loss_weight=0.1, weights=None, random_init=True,
+                    network=dict(units=(1, 1, 1, 1), widths=(8, 8, 16, 16))),
+        ),
+    ).train()
+
+
+def convs(module: nn.Module) -> list[nn.Module]:
+    return [m for m in module.modules() if isinstance(m, (nn.Conv2d, ModulatedConv2d))]
+
+
+def step(model: PSP) -> None:
+    source, target = torch.randn(2, 3, 256, 256), torch.rand(2, 3, 256, 256) * 2 - 1
+    loss, _ = model.parse_losses(model.loss(source, dict(target=target)))
+    loss.backward()
+
+
+def test_only_the_encoder_convolutions_compute_weight_gradients(recipe):
+    mode = WeightGradients()
+    recipe.zero_grad(set_to_none=True)
+    with mode:
+        step(recipe)
+    encoder_convs = len(convs(recipe.encoder))
+    assert mode.calls[True] == encoder_convs  # each used once per forward
+    assert mode.calls[False] > 0  # the generator and the losses' networks pass input gradients only
+    assert all(p.grad is not None for p in recipe.encoder.parameters())
+    assert all(p.grad is None for n, p in recipe.named_parameters() if not n.startswith("encoder."))
+
+
+def test_each_network_runs_only_the_forwards_its_losses_need(recipe):
+    """Encoder and generator once; LPIPS's backbone and the identity network once for the
+    output and once for the target, and their layers stay in eval mode."""
+    networks = dict(encoder=recipe.encoder, generator=recipe.decoder,
+                    lpips=recipe.losses["lpips"].lpips.net, id=recipe.losses["id"].facenet)
+    calls: Counter[str] = Counter()
+    handles = [conv.register_forward_hook(lambda m, i, o, name=name: calls.update([name]))
+               for name, network in networks.items() for conv in convs(network)]
+    try:
+        step(recipe)
+    finally:
+        for handle in handles:
+            handle.remove()
+    per_conv = {name: calls[name] / len(convs(network)) for name, network in networks.items()}
+    assert per_conv == {"encoder": 1, "generator": 1, "lpips": 2, "id": 2}
+    for name in ("lpips", "id"):
+        assert not any(m.training for m in networks[name].modules())

@@ -85,3 +85,24 @@ def test_each_network_runs_only_the_forwards_its_losses_need(recipe):
     assert per_conv == {"encoder": 1, "generator": 1, "lpips": 2, "id": 2}
     for name in ("lpips", "id"):
         assert not any(m.training for m in networks[name].modules())
+
+
+def test_a_training_step_never_reads_a_device_value_back(recipe):
+    """On the meta device ``.item()``, ``bool()`` and every other read-back raise, so two
+    whole steps there (forward, backward, Ranger's foreach update, Lookahead) prove the
+    step has no host synchronisation: a GPU keeps queueing kernels while Python runs."""
+    import copy
+
+    from p2s.engine import Ranger
+
+    model = copy.deepcopy(recipe).to("meta")
+    optimizer = Ranger(model.encoder.parameters(), lr=1e-4, k=1, foreach=True)  # k=1: Lookahead every step
+    source, target = torch.empty(2, 3, 256, 256, device="meta"), torch.empty(2, 3, 256, 256, device="meta")
+    for _ in range(2):
+        loss, log_vars = model.parse_losses(model.loss(source, dict(target=target)))
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    assert loss.is_meta and set(log_vars) >= {"loss", "loss_l2", "loss_lpips", "loss_id"}
+    with pytest.raises(Exception, match="meta"):
+        loss.item()  # the premise: a read-back does raise here

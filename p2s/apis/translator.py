@@ -17,6 +17,7 @@ from p2s.models.psp import PSP
 from p2s.tasks.base import TaskAdapter
 from p2s.utils.errors import P2SError
 from p2s.utils.host_memory import trim_excess_freed_memory
+from p2s.utils.compiling import check_compile_mode, compiled
 from p2s.utils.precision import float32_precision, warn_if_cpu_bf16_is_slow
 
 
@@ -24,8 +25,6 @@ from p2s.utils.precision import float32_precision, warn_if_cpu_bf16_is_slow
 #: GPU where PyTorch's default lets cuDNN round convolutions to TF32; tf32 is that default
 #: (float32 with TF32 tensor cores, the official code's setting; fp32 on a CPU); bf16 autocasts
 PRECISIONS = ("fp32", "tf32", "bf16")
-#: ``torch.compile`` modes; ``reduce-overhead`` also captures CUDA graphs (fixed shapes)
-COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 #: what ``translate_images`` and ``prepare`` take: one image or path, or a list of them
 ImageInputs = Image.Image | str | Path | Sequence[Image.Image | str | Path]
 #: what ``mixing_latents`` draws from: a seed (the official ``RandomState`` draw) or a numpy generator
@@ -162,8 +161,7 @@ class Translator:
     ) -> None:
         if precision not in PRECISIONS:
             raise P2SError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        if compile_mode not in COMPILE_MODES:
-            raise P2SError(f"--compile must be one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}")
+        check_compile_mode(compile_mode)
         task.check_fits(model.encoder.in_channels)
         self.source_size = encoder_input_size(model.encoder, task.image_size)
         if task.image_size != self.source_size:
@@ -196,9 +194,8 @@ class Translator:
     def _compile(self, mode: str, backend: str) -> None:
         """Compile the encoder pass and the generator pass separately (style mixing runs
         between them).  Shapes are static: each new batch size compiles once more."""
-        options = dict(mode=mode if mode != "default" else None) if backend == "inductor" else {}
-        self._encode = torch.compile(self.model.encode, backend=backend, dynamic=False, **options)
-        self._decode = torch.compile(self.model.decode, backend=backend, dynamic=False, **options)
+        self._encode = compiled(self.model.encode, mode, backend, dynamic=False)
+        self._decode = compiled(self.model.decode, mode, backend, dynamic=False)
 
     @classmethod
     def from_checkpoint(

@@ -23,6 +23,12 @@ class Launcher(str, Enum):
     pytorch = "pytorch"
 
 
+class TrainCompile(str, Enum):  # p2s.engine.compiled_loss.TRAINING_COMPILE_MODES
+    none = "none"
+    default = "default"
+    max_autotune = "max-autotune"
+
+
 def load_config(path: Path, overrides: list[str] | None):
     """``Config.fromfile`` (runs ``custom_imports``) plus ``KEY=VALUE`` overrides, with
     the config's one task shared by its datasets (:mod:`p2s.cli.config_task`)."""
@@ -210,12 +216,15 @@ def train(
     amp: Annotated[bool, typer.Option(help="bf16 autocast (a CUDA device, or a CPU with AVX-512-BF16 or AMX)")] = False,
     seed: Annotated[Optional[int], typer.Option(min=0, max=2**32 - 1, help="random seed (overrides randomness.seed)")] = None,
     launcher: Annotated[Launcher, typer.Option(help="'pytorch' under torchrun for DDP")] = Launcher.none,
+    compile_mode: Annotated[TrainCompile, typer.Option(
+        "--compile", help="torch.compile the model's loss (forward and backward; the first steps compile)")] = TrainCompile.none,
 ) -> None:
     """Train a model described by CONFIG with MMEngine's Runner."""
     import torch
     from mmengine.runner import Runner
 
     import p2s.engine  # noqa: F401  (wrappers and hooks MMEngine looks up in its own roots)
+    from p2s.engine.compiled_loss import compile_training_loss
     from p2s.engine.scheduler_ends import SchedulerEndHook
 
     cfg = load_config(config, overrides)
@@ -258,6 +267,7 @@ def train(
         try:
             guard.runner = Runner.from_cfg(cfg)
             check_task_fits(guard.runner.model, cfg)
+            compile_training_loss(guard.runner.model, compile_mode.value)
             guard.runner.register_hook(SchedulerEndHook())
             guard.runner.train()
         except KeyError as err:

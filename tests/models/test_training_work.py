@@ -106,3 +106,48 @@ def test_a_training_step_never_reads_a_device_value_back(recipe):
     assert loss.is_meta and set(log_vars) >= {"loss", "loss_l2", "loss_lpips", "loss_id"}
     with pytest.raises(Exception, match="meta"):
         loss.item()  # the premise: a read-back does raise here
+
+
+def test_compiled_loss_trains_like_the_eager_one(recipe):
+    """``p2s train --compile``: the loss through torch.compile (``aot_eager`` here: the
+    graph and its AOTAutograd backward without C++ code generation) in one graph, the same
+    loss terms and encoder gradients as eager."""
+    import copy
+
+    from p2s.engine.compiled_loss import compile_training_loss
+
+    eager, fast = copy.deepcopy(recipe), copy.deepcopy(recipe)
+    eager.train_noise_mode = fast.train_noise_mode = "const"  # the same noise in both
+    compile_training_loss(fast, "default", backend="aot_eager")
+    assert fast.loss is not eager.loss and "loss" in vars(fast)  # an instance attribute: state_dict unchanged
+    assert set(fast.state_dict()) == set(eager.state_dict())
+    torch.manual_seed(1)
+    source, target = torch.randn(2, 3, 256, 256), torch.rand(2, 3, 256, 256) * 2 - 1
+    results = []
+    for model in (eager, fast):
+        terms = model.loss(source, dict(target=target))
+        loss, _ = model.parse_losses(terms)
+        loss.backward()
+        results.append((terms, [p.grad for p in model.encoder.parameters()]))
+    (eager_terms, eager_grads), (fast_terms, fast_grads) = results
+    assert set(fast_terms) == set(eager_terms)
+    for name in eager_terms:
+        torch.testing.assert_close(fast_terms[name], eager_terms[name], rtol=1e-4, atol=1e-6)
+    for got, expected in zip(fast_grads, eager_grads):
+        torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-6)
+    assert fast.last_visuals["output"].shape == eager.last_visuals["output"].shape  # the side effect replayed
+
+
+def test_compile_refuses_what_it_cannot_compile(recipe):
+    from p2s.engine.compiled_loss import compile_training_loss
+    from p2s.models import StyleGAN2GAN
+    from p2s.utils.errors import P2SError
+
+    with pytest.raises(P2SError, match="--compile must be one of none, default, max-autotune, got 'reduce-overhead'"):
+        compile_training_loss(recipe, "reduce-overhead")
+    gan = StyleGAN2GAN.__new__(StyleGAN2GAN)  # its class is what matters, not its networks
+    nn.Module.__init__(gan)
+    with pytest.raises(P2SError, match="StyleGAN2GAN trains through its own train_step; train it without --compile"):
+        compile_training_loss(gan, "default")
+    compile_training_loss(recipe, "none")
+    assert "loss" not in vars(recipe)

@@ -96,6 +96,30 @@ def test_tiny_training_lowers_loss_and_translates(config, tiny_configs, train_da
     assert sorted(p.name for p in out.glob("s0*.png")) == ["s0.png", "s0_mix0.png", "s0_mix1.png"]
 
 
+def test_compile_trains_the_compiled_loss(tiny_configs, train_data, tmp_path, monkeypatch):
+    """``p2s train --compile default``: the model's loss goes through torch.compile (forced
+    to the ``aot_eager`` backend here: no C++ code generation in CI) and the run trains."""
+    from p2s.engine import compiled_loss
+
+    real, calls = compiled_loss.compiled, []
+
+    def spy(fn, mode, backend="inductor", **options):
+        calls.append((fn.__name__, mode))
+        return real(fn, mode, "aot_eager", **options)
+
+    monkeypatch.setattr(compiled_loss, "compiled", spy)
+    config = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
+    tiny = tiny_configs.write_tiny_config(config, train_data, tmp_path / "tiny.py", max_iters=4, interval=4,
+                                          optimizer=dict(type="Adam", lr=2e-3))
+    result = _invoke("train", tiny, "--compile", "default", "--work-dir", tmp_path / "work")
+    assert result.exit_code == 0, result.output
+    assert calls == [("loss", "default")]
+    losses = [row["loss"] for row in tiny_configs.scalars(tmp_path / "work") if "loss" in row and "val/loss" not in row]
+    assert len(losses) == 4 and losses[-1] < losses[0], losses
+    bad = _invoke("train", tiny, "--compile", "reduce-overhead", "--work-dir", tmp_path / "bad")
+    assert bad.exit_code != 0 and "reduce-overhead" in bad.output and not (tmp_path / "bad").exists()
+
+
 @pytest.mark.parametrize("expected, overrides", [
     ("unknown config key 'train_cfg.max_iter'", ["train_cfg.max_iter=3"]),
     ("target folder '/nonexistent/faces' does not exist", ["train_dataloader.dataset.root=/nonexistent/faces"]),

@@ -29,6 +29,7 @@ from PIL import Image
 
 from common import Table, machine
 from translate_files import photo_like
+from p2s.engine.compiled_loss import TRAINING_COMPILE_MODES
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
@@ -85,6 +86,8 @@ def run(args: argparse.Namespace, config: Path, precision: str, faces: Path, wor
     command = [sys.executable, "-m", "p2s", "train", str(config), *overrides(args, faces), "--work-dir", str(work_dir)]
     if precision == "bf16":
         command.append("--amp")
+    if args.compile != "none":
+        command += ["--compile", args.compile]
     env = dict(os.environ)
     if args.device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""  # MMEngine trains on a GPU whenever it sees one
@@ -116,6 +119,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-interval", type=int, default=10)
     parser.add_argument("--images", type=int, default=64, help="PNG faces in the synthetic training folder")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="env_cfg.cudnn_benchmark=True")
+    parser.add_argument("--compile", default="none", choices=TRAINING_COMPILE_MODES,
+                        help="p2s train --compile (the first logging interval, left out, holds the compilation)")
     parser.add_argument("--run-timeout", type=float, default=600, help="seconds one p2s train run may take")
     parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # narrow layers: smoke tests only
     parser.add_argument("--json", type=Path)
@@ -128,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     meta = dict(machine=machine(), torch=torch.__version__, device=args.device, config=CONFIG.name,
                 batch=args.batch, workers=args.workers, iterations=args.iterations,
-                cudnn_benchmark=args.cudnn_benchmark, tiny=args.tiny)
+                cudnn_benchmark=args.cudnn_benchmark, compile=args.compile, tiny=args.tiny)
     size = 64 if args.tiny else 1024
     table = Table(f"p2s train loop (inversion recipe), {meta['machine']}, {size}-px PNG faces",
                   ["precision", "batch", "workers", "it_per_s", "images_per_s", "iter_ms", "data_ms", "intervals"],

@@ -8,6 +8,7 @@ float32 throughout; ``tf32`` is float32 with TF32 matrix products and convolutio
 
     python benchmarks/train_step.py --device cuda --batch-sizes 8 32 --precisions fp32 tf32 bf16 --json train.json
     python benchmarks/train_step.py --device cpu --batch-sizes 2 --resolution 256   # CPU
+    python benchmarks/train_step.py --device cuda --batch-sizes 32 --precisions bf16 --compile default  # p2s train --compile
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from common import (Table, add_model_arguments, machine, measured, median, peak_
                     reset_peak, time_call)
 from p2s.engine import Ranger
 from p2s.engine.amp import BF16AutocastOptimWrapper
+from p2s.engine.compiled_loss import TRAINING_COMPILE_MODES, compile_training_loss
 from p2s.models import PSP
 from p2s.utils.precision import set_float32_precision
 
@@ -58,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_model_arguments(parser)
     parser.add_argument("--cudnn-benchmark", action="store_true",
                         help="let cuDNN time its algorithms for each new shape (torch.backends.cudnn.benchmark)")
+    parser.add_argument("--compile", default="none", choices=TRAINING_COMPILE_MODES,
+                        help="torch.compile the loss as p2s train --compile does (compilation happens in the warm-up steps)")
+    parser.add_argument("--compile-backend", default="inductor", help=argparse.SUPPRESS)  # eager / aot_eager: smoke tests
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=Path)
@@ -69,10 +74,11 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
     meta = dict(machine=machine(), resolution=args.resolution, torch=torch.__version__, device=str(device),
-                cudnn_benchmark=args.cudnn_benchmark, tiny=args.tiny)
+                cudnn_benchmark=args.cudnn_benchmark, compile=args.compile, tiny=args.tiny)
     table = Table(f"inversion recipe training step, {meta['machine']}, output {args.resolution} px",
                   ["precision", "batch", "it_per_s", "images_per_s", "step_ms", "peak_mib"], args.json, meta)
     model = build(args.resolution, device, args.tiny)
+    compile_training_loss(model, args.compile, args.compile_backend)
     for precision in args.precisions:
         set_float32_precision("tf32" if precision == "tf32" else "ieee")  # bf16: what autocast leaves in float32
         wrapper = optim_wrapper(model, precision)

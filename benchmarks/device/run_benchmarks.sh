@@ -9,24 +9,8 @@
 # measured, so a stage stopped at its limit keeps its rows, and a batch that runs out of memory
 # is one row of its table.  tests/benchmarks runs every script once on CPU and parses every
 # command below, so a broken flag shows in CI, not on the device.
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-OUT=${OUT:-bench_out}; mkdir -p "$OUT"
-exec > >(tee "$OUT/log.txt") 2>&1
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    || { echo "wheels missing: run benchmarks/device/fetch_wheels.sh here and carry .whl"; exit 2; }
-# albumentations asks PyPI for a newer release at every import (p2s imports it): that machine
-# reaches nothing, so each stage and each p2s train run could wait on DNS for seconds
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 NO_ALBUMENTATIONS_UPDATE=1
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
-python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
+source "$(dirname "$0")/setup.sh"
 
-stage() {  # stage SECONDS NAME COMMAND...: one measurement, bounded so the others still run
-    local limit=$1 name=$2; shift 2
-    echo "== $name =="; local begin=$SECONDS
-    timeout "$limit" "$@" || echo "!! $name stopped (exit $?)"
-    echo "-- $name: $(( SECONDS - begin )) s"
-}
 stage 110 "inference, eager" python3 benchmarks/translate.py --device cuda --batch-sizes 1 8 32 64 \
     --precisions fp32 tf32 bf16 --warmup 3 --repeats 10 --json "$OUT/translate.json"
 stage 30 "inference, eager, NCHW (is channels_last the right default here?)" python3 benchmarks/translate.py \

@@ -180,9 +180,14 @@ def test_a_batch_out_of_memory_is_one_row_and_the_sweep_goes_on(smoke):
     assert "| fp32 | 2 | - | - | - | - | out of memory |" in smoke[1]
 
 
-def device_commands() -> list[list[str]]:
-    """``[script, *args]`` of each ``python3 benchmarks/...`` command in run_benchmarks.sh."""
-    text = (BENCHMARKS / "device" / "run_benchmarks.sh").read_text().replace("\\\n", " ")
+#: the device calls: every table of the first, then the compiled training of the second
+DEVICE_SCRIPTS = ("run_benchmarks.sh", "run_compiled_training.sh")
+
+
+def device_commands(script: str | None = None) -> list[list[str]]:
+    """``[script, *args]`` of each ``python3 benchmarks/...`` command in the device scripts."""
+    scripts = [script] if script else DEVICE_SCRIPTS
+    text = "\n".join((BENCHMARKS / "device" / name).read_text() for name in scripts).replace("\\\n", " ")
     commands = []
     for line in text.splitlines():
         match = re.search(r"python3 benchmarks/(\S+\.py)(.*)$", line)
@@ -193,14 +198,19 @@ def device_commands() -> list[list[str]]:
 
 def test_every_command_of_the_gpu_script_parses(smoke):
     """Each stage's flags exist in its script (a typo there would cost the device call)."""
-    assert {c[0] for c in device_commands()} == {"translate.py", "train_step.py", "train_loop.py",
-                                                  "device/profile_translate.py", "translate_files.py"}
+    assert {c[0] for c in device_commands("run_benchmarks.sh")} == {
+        "translate.py", "train_step.py", "train_loop.py", "device/profile_translate.py", "translate_files.py"}
+    assert {c[0] for c in device_commands("run_compiled_training.sh")} == {"train_step.py", "train_loop.py"}
+    assert all("--compile" in c for c in device_commands("run_compiled_training.sh")[1:])
     folder, _ = smoke
     assert json.loads((folder / "status.json").read_text())["parse"] == "ok"
 
 
 def test_the_gpu_script_writes_no_more_files_than_the_device_tool_brings_back():
     """The device tool returns at most 8 files from $OUT: a ninth table would be left there."""
-    text = (BENCHMARKS / "device" / "run_benchmarks.sh").read_text()
-    files = set(re.findall(r"\$OUT/([\w.-]+)", text))
-    assert "log.txt" in files and len(files) <= 8, sorted(files)
+    setup = (BENCHMARKS / "device" / "setup.sh").read_text()
+    for script in DEVICE_SCRIPTS:
+        text = setup + (BENCHMARKS / "device" / script).read_text()
+        assert 'source "$(dirname "$0")/setup.sh"' in text
+        files = set(re.findall(r"\$OUT/([\w.-]+)", text))
+        assert "log.txt" in files and len(files) <= 8, (script, sorted(files))

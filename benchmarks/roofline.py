@@ -91,11 +91,11 @@ class KernelCounter(TorchDispatchMode):
         packet = func._overloadpacket
         flops = flop_registry[packet](*args, **kwargs, out_val=out) if packet in flop_registry else 0
         inputs = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
-        if not any(t.is_meta for t in inputs + [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]):
+        outputs = [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
+        if not any(t.is_meta for t in inputs + outputs):
             return out  # host work (the optimizer's CPU step counters), no GPU kernel
         if name == "convolution_backward" and not args[-1][1]:  # no weight gradient: the input is not read
             inputs = [a for a in inputs if a is not args[1]]
-        outputs = [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
         unique = {id(t): t for t in inputs + outputs}  # an in-place op returns its input
         moved = sum(footprint_bytes(t) for t in unique.values())
         self.kernels.append((category(name), int(flops), moved))

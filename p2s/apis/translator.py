@@ -15,9 +15,9 @@ from p2s.apis.checkpoint import build_task, build_translation_model, read_transl
 from p2s.datasets.transforms.official import tensors_to_uint8
 from p2s.models.psp import PSP
 from p2s.tasks.base import TaskAdapter
+from p2s.utils.compiling import check_compile_mode, compiled
 from p2s.utils.errors import P2SError
 from p2s.utils.host_memory import trim_excess_freed_memory
-from p2s.utils.compiling import check_compile_mode, compiled
 from p2s.utils.precision import float32_precision, warn_if_cpu_bf16_is_slow
 
 

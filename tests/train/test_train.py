@@ -96,7 +96,10 @@ def test_tiny_training_lowers_loss_and_translates(config, tiny_configs, train_da
     assert sorted(p.name for p in out.glob("s0*.png")) == ["s0.png", "s0_mix0.png", "s0_mix1.png"]
 
 
-def test_compile_trains_the_compiled_loss(tiny_configs, train_data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("config", ["configs/psp/psp_irse50_inversion_ffhq-1024.py",
+                                    "plugins/restyle/configs/psp_irse50_restyle_inversion_ffhq-1024.py"],
+                         ids=["psp", "restyle"])
+def test_compile_trains_the_compiled_loss(config, tiny_configs, train_data, tmp_path, monkeypatch):
     """``p2s train --compile default``: the model's loss goes through torch.compile (forced
     to the ``aot_eager`` backend here: no C++ code generation in CI) and the run trains."""
     from p2s.engine import compiled_loss
@@ -108,8 +111,7 @@ def test_compile_trains_the_compiled_loss(tiny_configs, train_data, tmp_path, mo
         return real(fn, mode, "aot_eager", **options)
 
     monkeypatch.setattr(compiled_loss, "compiled", spy)
-    config = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
-    tiny = tiny_configs.write_tiny_config(config, train_data, tmp_path / "tiny.py", max_iters=4, interval=4,
+    tiny = tiny_configs.write_tiny_config(ROOT / config, train_data, tmp_path / "tiny.py", max_iters=4, interval=4,
                                           optimizer=dict(type="Adam", lr=2e-3))
     result = _invoke("train", tiny, "--compile", "default", "--work-dir", tmp_path / "work")
     assert result.exit_code == 0, result.output

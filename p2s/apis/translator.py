@@ -16,6 +16,7 @@ from p2s.datasets.transforms.official import tensors_to_uint8
 from p2s.models.psp import PSP
 from p2s.tasks.base import TaskAdapter
 from p2s.utils.compiling import check_compile_mode, compiled
+from p2s.utils.cuda_graphs import GraphedPass, capture_cuda_graph, check_cuda_graphs_device
 from p2s.utils.errors import P2SError
 from p2s.utils.host_memory import trim_excess_freed_memory
 from p2s.utils.precision import float32_precision, warn_if_cpu_bf16_is_slow
@@ -158,10 +159,14 @@ class Translator:
         channels_last: bool = True,
         compile_mode: str = "none",
         compile_backend: str = "inductor",
+        cuda_graphs: bool = False,
     ) -> None:
         if precision not in PRECISIONS:
             raise P2SError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         check_compile_mode(compile_mode)
+        if cuda_graphs and compile_mode != "none":
+            raise P2SError("--cuda-graphs records the eager model; with --compile use reduce-overhead, "
+                           "which records graphs of the compiled one")
         task.check_fits(model.encoder.in_channels)
         self.source_size = encoder_input_size(model.encoder, task.image_size)
         if task.image_size != self.source_size:
@@ -170,6 +175,8 @@ class Translator:
                 f"{self.source_size}x{self.source_size}; build the task with image_size={self.source_size}"
             )
         self.device = resolve_device(device) if not isinstance(device, torch.device) else device
+        if cuda_graphs:
+            check_cuda_graphs_device(self.device)
         if precision == "bf16":
             if self.device.type == "cpu":
                 warn_if_cpu_bf16_is_slow("--precision bf16", "use --precision fp32")
@@ -183,13 +190,25 @@ class Translator:
         self.resize_outputs = resize_outputs
         self.noise_mode = "random" if randomize_noise else "const"
         self.compile_mode = compile_mode
+        self.cuda_graphs = cuda_graphs
         self._encode, self._decode = self.model.encode, self.model.decode
         if compile_mode != "none":
             self._compile(compile_mode, compile_backend)
+        if cuda_graphs:
+            self._record_graphs()
 
     def _own(self, tensor: torch.Tensor) -> torch.Tensor:
         """A copy where CUDA graphs would overwrite the output on the next call."""
-        return tensor.clone() if self.compile_mode == "reduce-overhead" else tensor
+        return tensor.clone() if self.cuda_graphs or self.compile_mode == "reduce-overhead" else tensor
+
+    def _record_graphs(self) -> None:
+        """Replay the encoder pass and the generator pass from CUDA graphs, one per batch
+        size (and ReStyle's number of refinement steps, which a user may change)."""
+        self._encode = GraphedPass(self.model.encode, capture_cuda_graph, settings=self._refinement_steps)
+        self._decode = GraphedPass(self.model.decode, capture_cuda_graph)
+
+    def _refinement_steps(self) -> int | None:
+        return getattr(self.model, "iterations", None)
 
     def _compile(self, mode: str, backend: str) -> None:
         """Compile the encoder pass and the generator pass separately (style mixing runs
@@ -208,6 +227,7 @@ class Translator:
         compile_mode: str = "none",
         channels_last: bool = True,
         compile_backend: str = "inductor",
+        cuda_graphs: bool = False,
         **task_options,
     ) -> Translator:
         """Read an official pSp or p2s checkpoint; ``task_options`` override the task's
@@ -219,6 +239,7 @@ class Translator:
         return cls(
             model, task, device_obj, resize_outputs, randomize_noise, precision,
             channels_last=channels_last, compile_mode=compile_mode, compile_backend=compile_backend,
+            cuda_graphs=cuda_graphs,
         )
 
     @contextlib.contextmanager
@@ -228,7 +249,9 @@ class Translator:
         On leaving, a command's CPU process hands back freed memory beyond its budget
         (:func:`~p2s.utils.host_memory.trim_excess_freed_memory`; nothing otherwise)."""
         if self.precision == "bf16":
-            scope = torch.autocast(self.device.type, dtype=torch.bfloat16)
+            # autocast's cache of cast weights is freed when the scope ends, so a recorded
+            # graph must cast them itself
+            scope = torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=not self.cuda_graphs)
         else:
             scope = float32_precision("ieee" if self.precision == "fp32" else "tf32")
         with scope:

@@ -30,12 +30,12 @@ class CompileMode(str, Enum):
 
 
 def _translator(checkpoint: Path, device: Optional[str], resize_outputs: bool, randomize_noise: bool,
-                precision: str = "fp32", compile_mode: str = "none", **task_options):
+                precision: str = "fp32", compile_mode: str = "none", cuda_graphs: bool = False, **task_options):
     from p2s.apis.translator import Translator
 
     return Translator.from_checkpoint(
         checkpoint, device=device, resize_outputs=resize_outputs, randomize_noise=randomize_noise,
-        precision=precision, compile_mode=compile_mode, **task_options
+        precision=precision, compile_mode=compile_mode, cuda_graphs=cuda_graphs, **task_options
     )
 
 
@@ -67,6 +67,9 @@ def translate(
     compile: Annotated[CompileMode, typer.Option(
         "--compile", help="torch.compile the model (reduce-overhead adds CUDA graphs); pays off on large input sets")
     ] = CompileMode.none,
+    cuda_graphs: Annotated[bool, typer.Option(
+        help="replay the eager model from CUDA graphs, recorded once per batch size (GPU; seconds to record): "
+             "for many small batches, where launching a thousand kernels per pass is the cost")] = False,
     workers: Annotated[Optional[int], typer.Option(
         min=0, help="threads that read and write files beside the model (default: one per core, at most 8; 0: inline)")
     ] = None,
@@ -97,7 +100,7 @@ def translate(
             raise P2SError("--detector-dir and --landmarks go with --align")
         try:
             translator = _translator(checkpoint, device, resize_outputs, randomize_noise, precision.value,
-                                     compile.value, **_task_options(resize_factor))
+                                     compile.value, cuda_graphs, **_task_options(resize_factor))
         except P2SError as err:
             if resize_factor is not None and "no option 'resize_factor'" in str(err):
                 raise P2SError("--resize-factor applies to super-resolution checkpoints only") from None

@@ -564,6 +564,35 @@ def test_tf32_is_a_precision_and_on_a_cpu_writes_the_fp32_images(tiny, ckpt, pai
                                       np.asarray(Image.open(tmp_path / "fp32" / name)))
 
 
+def test_cuda_graphs_on_a_cpu_is_one_line(tiny, ckpt, pair_dir, tmp_path):
+    result = tiny.invoke(
+        "translate", "--checkpoint", ckpt("inversion"), "--input", pair_dir, "--output", tmp_path / "out",
+        "--device", "cpu", "--cuda-graphs",
+    )
+    assert "--cuda-graphs needs a CUDA device (it replays recorded GPU work), got cpu" in tiny.one_line_error(result)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cuda_graphs_write_the_eager_images(tiny, ckpt, plain_run, rgb_dir, tmp_path, monkeypatch):
+    """The recorded passes replayed per batch (2, 2, then 1: a second recording), with the
+    graph's contract kept on a CPU (``replay_eagerly``): every PNG is the eager one."""
+    import p2s.apis.translator as translator_module
+    from p2s.utils.cuda_graphs import replay_eagerly
+
+    monkeypatch.setattr(translator_module, "check_cuda_graphs_device", lambda device: None)
+    monkeypatch.setattr(translator_module, "capture_cuda_graph", replay_eagerly)
+    out = tmp_path / "out"
+    result = tiny.invoke(
+        "translate", "--checkpoint", ckpt("inversion"), "--input", rgb_dir, "--output", out,
+        "--device", "cpu", "--batch-size", "2", "--cuda-graphs",
+    )
+    assert result.exit_code == 0, result.output
+    _, plain = plain_run
+    assert pngs(out) == pngs(plain) and len(pngs(out)) == 5
+    for name in pngs(out):
+        np.testing.assert_array_equal(np.asarray(Image.open(out / name)), np.asarray(Image.open(plain / name)))
+
+
 @pytest.mark.parametrize("device", ["gpu", "tpu"])
 def test_an_unknown_device_is_one_line(tiny, ckpt, pair_dir, tmp_path, device):
     result = tiny.invoke(

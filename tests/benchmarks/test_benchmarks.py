@@ -37,6 +37,10 @@ RUNS = {
                               "--json"]),
     "roofline_train": ("roofline", ["--mode", "train", "--tiny", "--resolution", "32", "--batch-sizes", "2",
                                     "--precisions", "bf16", "fp32", "--json"]),
+    "host": ("host_overhead", ["--tiny", "--resolution", "32", "--batch-sizes", "1", "--repeats", "1", "--json"]),
+    # CUDA graphs faked on the CPU (an eager stand-in with the graphs' contract): the fast-path column
+    "cuda_graphs": ("translate", ["--device", "cpu", "--tiny", "--resolution", "32", "--batch-sizes", "1",
+                                  "--precisions", "fp32", "--cuda-graphs", "--warmup", "0", "--repeats", "1", "--json"]),
     # the first timed batch runs out of memory: one row, and the next batch size still runs
     "out_of_memory": ("translate", ["--device", "cpu", "--tiny", "--resolution", "16", "--batch-sizes", "2", "1",
                                     "--warmup", "0", "--repeats", "1", "--json"]),
@@ -64,6 +68,11 @@ for name, (module, argv) in runs.items():
                 raise torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB')
             return real(*args)
         script.time_call = flaky
+    if name == 'cuda_graphs':
+        import p2s.apis.translator as translator_module
+        from p2s.utils.cuda_graphs import replay_eagerly
+        translator_module.check_cuda_graphs_device = lambda device: None
+        translator_module.capture_cuda_graph = replay_eagerly
     start = time.perf_counter()
     try:
         script.main(argv + [f'{folder}/{name}.out'])
@@ -108,6 +117,24 @@ def test_translate_benchmark_measures_each_precision_and_batch(smoke):
     meta = json.loads(output_of(smoke, "translate").read_text())["meta"]
     assert meta["tiny"] is True and meta["resolution"] == 32
     assert "| fp32 | 2 |" in smoke[1] and "| bf16 | 1 |" in smoke[1]  # the Markdown table, row by row
+    assert all(r["max_abs_diff_vs_eager"] == "n/a" for r in rows)  # eager: no fast path to compare
+
+
+def test_translate_benchmark_compares_a_fast_path_with_the_eager_model(smoke):
+    (row,) = rows_of(smoke, "cuda_graphs")
+    assert "error" not in row, row["error"]
+    assert row["max_abs_diff_vs_eager"] == 0  # the stand-in replays the eager kernels: the same images
+    assert json.loads(output_of(smoke, "cuda_graphs").read_text())["meta"]["cuda_graphs"] is True
+
+
+def test_host_overhead_benchmark_splits_a_pass_by_where_its_time_goes(smoke):
+    (row,) = rows_of(smoke, "host")
+    assert row["kernels"] > 100  # every aten op of the tiny pass, as roofline.py counts them
+    assert row["p2s_python_ms"] > 0 and row["torch_nn_python_ms"] > 0
+    assert row["meta_shape_functions_ms"] > row["p2s_python_ms"]  # meta's own Python, reported apart
+    assert row["p2s_python_ms"] + row["torch_nn_python_ms"] < row["meta_pass_ms"]
+    assert row["model_host_ms"] == pytest.approx(row["p2s_python_ms"] + row["torch_nn_python_ms"] + row["launch_ms"])
+    assert row["launch_ms"] == pytest.approx(row["kernels"] * 5e-3)
 
 
 def test_train_step_benchmark_runs_the_inversion_recipe(smoke):
@@ -177,7 +204,7 @@ def test_a_batch_out_of_memory_is_one_row_and_the_sweep_goes_on(smoke):
     rows = rows_of(smoke, "out_of_memory")
     assert rows[0] == dict(precision="fp32", batch=2, error="out of memory")
     assert rows[1]["batch"] == 1 and rows[1]["images_per_s"] > 0
-    assert "| fp32 | 2 | - | - | - | - | out of memory |" in smoke[1]
+    assert "| fp32 | 2 | - | - | - | - | - | out of memory |" in smoke[1]
 
 
 #: the device calls: every table of the first, then the compiled training of the second
@@ -190,7 +217,7 @@ def device_commands(script: str | None = None) -> list[list[str]]:
     text = "\n".join((BENCHMARKS / "device" / name).read_text() for name in scripts).replace("\\\n", " ")
     commands = []
     for line in text.splitlines():
-        match = re.search(r"python3 benchmarks/(\S+\.py)(.*)$", line)
+        match = re.search(r"python3\s+benchmarks/(\S+\.py)(.*)$", line)
         if match:
             commands.append([match.group(1), *shlex.split(match.group(2).split("||")[0])])
     return commands
@@ -199,11 +226,23 @@ def device_commands(script: str | None = None) -> list[list[str]]:
 def test_every_command_of_the_gpu_script_parses(smoke):
     """Each stage's flags exist in its script (a typo there would cost the device call)."""
     assert {c[0] for c in device_commands("run_benchmarks.sh")} == {
-        "translate.py", "train_step.py", "train_loop.py", "device/profile_translate.py", "translate_files.py"}
+        "translate.py", "train_step.py", "train_loop.py", "device/profile_translate.py", "translate_files.py",
+        "host_overhead.py"}
     assert {c[0] for c in device_commands("run_compiled_training.sh")} == {"train_step.py", "train_loop.py"}
+    for script in DEVICE_SCRIPTS:  # every stage's command was found (a line break must not hide one)
+        stages = re.findall(r"^stage \d+ ", (BENCHMARKS / "device" / script).read_text(), re.M)
+        assert len(device_commands(script)) == len(stages), script
     assert all("--compile" in c for c in device_commands("run_compiled_training.sh")[1:])
     folder, _ = smoke
     assert json.loads((folder / "status.json").read_text())["parse"] == "ok"
+
+
+def test_the_stage_limits_of_each_device_call_fit_in_one_call():
+    """A device call runs 600 s at most: stages whose limits add up to more could lose the last
+    ones to the call's end instead of to their own limit (which keeps the rows measured)."""
+    for script in DEVICE_SCRIPTS:
+        limits = [int(n) for n in re.findall(r"^stage (\d+) ", (BENCHMARKS / "device" / script).read_text(), re.M)]
+        assert limits and sum(limits) <= 590, (script, limits)
 
 
 def test_the_gpu_script_writes_no_more_files_than_the_device_tool_brings_back():

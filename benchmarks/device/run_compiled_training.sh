@@ -10,6 +10,6 @@ stage 60 "training step, eager (the pair's reference)" python3 benchmarks/train_
     --batch-sizes 32 --precisions bf16 tf32 --warmup 2 --repeats 5 --json "$OUT/train_eager.json"
 stage 330 "training step, --compile default" python3 benchmarks/train_step.py --device cuda --batch-sizes 32 \
     --precisions bf16 tf32 --compile default --warmup 3 --repeats 5 --json "$OUT/train_compiled.json"
-stage 190 "p2s train --compile default loop, batch 8" python3 benchmarks/train_loop.py --device cuda \
+stage rest "p2s train --compile default loop, batch 8" python3 benchmarks/train_loop.py --device cuda \
     --precisions bf16 --batch 8 --workers 8 --iterations 60 --run-timeout 180 --compile default \
     --json "$OUT/train_loop_compiled.json"

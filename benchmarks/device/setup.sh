@@ -1,7 +1,8 @@
 # Sourced by the device scripts (run_benchmarks.sh, run_compiled_training.sh): the wheels
 # from .whl, the environment, and stage(), which bounds one measurement.
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+DEVICE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$DEVICE_DIR/../.."
 OUT=${OUT:-bench_out}; mkdir -p "$OUT"
 exec > >(tee "$OUT/log.txt") 2>&1
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
@@ -12,9 +13,4 @@ export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 NO_ALBUMENTATIONS_UPDATE=1
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
 
-stage() {  # stage SECONDS NAME COMMAND...: one measurement, bounded so the others still run
-    local limit=$1 name=$2; shift 2
-    echo "== $name =="; local begin=$SECONDS
-    timeout "$limit" "$@" || echo "!! $name stopped (exit $?)"
-    echo "-- $name: $(( SECONDS - begin )) s"
-}
+source "$DEVICE_DIR/stage.sh"

@@ -230,7 +230,7 @@ def test_every_command_of_the_gpu_script_parses(smoke):
         "host_overhead.py"}
     assert {c[0] for c in device_commands("run_compiled_training.sh")} == {"train_step.py", "train_loop.py"}
     for script in DEVICE_SCRIPTS:  # every stage's command was found (a line break must not hide one)
-        stages = re.findall(r"^stage \d+ ", (BENCHMARKS / "device" / script).read_text(), re.M)
+        stages = re.findall(r"^stage (?:\d+|rest) ", (BENCHMARKS / "device" / script).read_text(), re.M)
         assert len(device_commands(script)) == len(stages), script
     assert all("--compile" in c for c in device_commands("run_compiled_training.sh")[1:])
     folder, _ = smoke
@@ -239,10 +239,23 @@ def test_every_command_of_the_gpu_script_parses(smoke):
 
 def test_the_stage_limits_of_each_device_call_fit_in_one_call():
     """A device call runs 600 s at most: stages whose limits add up to more could lose the last
-    ones to the call's end instead of to their own limit (which keeps the rows measured)."""
+    ones to the call's end instead of to their own limit (which keeps the rows measured).
+    Only the last stage may take ``rest`` (what is left), and the fixed ones leave it 100 s."""
     for script in DEVICE_SCRIPTS:
-        limits = [int(n) for n in re.findall(r"^stage (\d+) ", (BENCHMARKS / "device" / script).read_text(), re.M)]
-        assert limits and sum(limits) <= 590, (script, limits)
+        limits = re.findall(r"^stage (\d+|rest) ", (BENCHMARKS / "device" / script).read_text(), re.M)
+        assert "rest" not in limits[:-1], (script, limits)
+        fixed = [int(n) for n in limits if n != "rest"]
+        assert fixed and sum(fixed) <= (490 if limits[-1] == "rest" else 590), (script, limits)
+
+
+def test_a_stage_is_stopped_at_its_limit_and_the_last_takes_what_is_left():
+    snippet = (f'source "{BENCHMARKS}/device/stage.sh"; CALL_BUDGET=3; stage 1 first sleep 5; '
+               'stage rest second echo measured; sleep 2; stage rest third echo never')
+    result = subprocess.run(["bash", "-c", snippet], capture_output=True, text=True, timeout=30)
+    lines = result.stdout.splitlines()
+    assert "!! first stopped (exit 124)" in lines  # timeout's code: the script goes on
+    assert "== second (at most 2 s) ==" in lines and "measured" in lines
+    assert "!! third skipped: no time left" in lines and "never" not in lines
 
 
 def test_the_gpu_script_writes_no_more_files_than_the_device_tool_brings_back():

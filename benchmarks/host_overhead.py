@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -41,7 +42,7 @@ def group_of(filename: str) -> str:
     return next((name for name, markers in GROUPS.items() if any(m in filename for m in markers)), "other")
 
 
-def profiled_seconds(run) -> dict[str, float]:
+def profiled_seconds(run: Callable[[], object]) -> dict[str, float]:
     """Seconds spent in each group's own frames (not their callees) during ``run()``."""
     profile = cProfile.Profile()
     profile.runcall(run)

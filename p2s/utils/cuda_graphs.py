@@ -108,7 +108,12 @@ class GraphedPass:
 
     def _record(self, tensors: tuple[torch.Tensor, ...], options: dict[str, Hashable]) -> _Graph:
         inputs = tuple(t.clone() for t in tensors)  # the graph's own inputs, in the callers' layout
-        replay, output = self._capture(lambda: self._fn(*inputs, **options))
+        try:
+            replay, output = self._capture(lambda: self._fn(*inputs, **options))
+        except RuntimeError as error:  # an op that cannot be recorded: say so in one line
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise P2SError(f"--cuda-graphs could not record this pass ({first[:200]}); run without --cuda-graphs") \
+                from error
         if not isinstance(output, torch.Tensor):
             raise TypeError(f"a graphed pass must return one tensor, got a {type(output).__name__}")
         return _Graph(inputs, replay, output)

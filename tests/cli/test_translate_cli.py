@@ -895,3 +895,22 @@ def test_bad_mix_values_are_refused_before_writing(tiny, ckpt, pair_dir, tmp_pat
                          "--output", tmp_path / "out", "--device", "cpu", *args)
     assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_pass_cuda_graphs_cannot_record_is_one_line_and_writes_nothing(tiny, ckpt, rgb_dir, tmp_path, monkeypatch):
+    import p2s.apis.translator as translator_module
+
+    def refusing_capture(run):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(translator_module, "check_cuda_graphs_device", lambda device: None)
+    monkeypatch.setattr(translator_module, "capture_cuda_graph", refusing_capture)
+    out = tmp_path / "out"
+    result = tiny.invoke(
+        "translate", "--checkpoint", ckpt("inversion"), "--input", rgb_dir, "--output", out,
+        "--device", "cpu", "--cuda-graphs",
+    )
+    line = tiny.one_line_error(result)
+    assert "--cuda-graphs could not record this pass" in line and "run without --cuda-graphs" in line
+    assert not out.exists() or not any(out.rglob("*"))  # a failed run leaves no output behind
+    assert_clean(tiny, tmp_path)

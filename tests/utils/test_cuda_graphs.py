@@ -92,6 +92,18 @@ def test_a_pass_must_return_one_tensor():
         GraphedPass(lambda x: (x, x), replay_eagerly)(torch.ones(2))
 
 
+@torch.no_grad()
+def test_a_pass_that_cannot_be_recorded_is_one_line_that_says_what_to_do():
+    def refusing_capture(run):
+        raise RuntimeError("operation not permitted when stream is capturing\nCUDA kernel errors might be ...")
+
+    graphed = GraphedPass(Counting(), refusing_capture)
+    with pytest.raises(P2SError, match=r"^--cuda-graphs could not record this pass \(operation not permitted when "
+                                       r"stream is capturing\); run without --cuda-graphs$"):
+        graphed(torch.ones(2))
+    assert graphed.captures == 0  # nothing half-recorded is kept
+
+
 def test_graphs_need_a_cuda_device():
     with pytest.raises(P2SError, match="--cuda-graphs needs a CUDA device .* got cpu; drop it"):
         check_cuda_graphs_device(torch.device("cpu"))

@@ -232,7 +232,7 @@ def test_config_mistakes_are_the_only_line_printed(expected, overrides, tiny_con
 
 @pytest.mark.parametrize("save_best", ["val/loss", "val/loss_perceptual", "auto", None, ["val/loss", "val/loss_id"]])
 def test_save_best_accepts_every_metric_validation_logs(save_best):
-    from p2s.cli.train import check_save_best
+    from p2s.cli.config_checks import check_save_best
 
     cfg = Config.fromfile(str(ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"))
     cfg.merge_from_dict({"model.losses.lpips.loss_name": "loss_perceptual"})
@@ -241,7 +241,7 @@ def test_save_best_accepts_every_metric_validation_logs(save_best):
 
 
 def test_save_best_of_a_gan_config_is_checked_against_its_val_terms():
-    from p2s.cli.train import check_save_best
+    from p2s.cli.config_checks import check_save_best
 
     cfg = Config.fromfile(str(ROOT / "configs" / "stylegan2" / "synthfaces_64.py"))
     cfg.default_hooks.checkpoint.save_best = "val/score_fake"
@@ -254,7 +254,7 @@ def test_save_best_of_a_gan_config_is_checked_against_its_val_terms():
 
 def test_val_terms_are_trusted_only_from_the_class_of_val_step():
     """A subclass that overrides ``val_step`` but not ``val_terms`` is not checked."""
-    from p2s.cli.train import declared_val_terms
+    from p2s.cli.config_checks import declared_val_terms
     from p2s.models import PSP
 
     class OwnValidation(PSP):

@@ -38,7 +38,7 @@ DATA_SAMPLERS = Registry(
 TRANSFORMS = Registry(
     "transform", parent=MMENGINE_TRANSFORMS, scope="p2s", locations=["p2s.datasets.transforms"]
 )
-HOOKS = Registry("hook", parent=MMENGINE_HOOKS, scope="p2s", locations=["p2s.engine.hooks"])
+HOOKS = Registry("hook", parent=MMENGINE_HOOKS, scope="p2s", locations=["p2s.engine"])
 METRICS = Registry("metric", parent=MMENGINE_METRICS, scope="p2s", locations=["p2s.evaluation"])
 OPTIMIZERS = Registry(
     "optimizer", parent=MMENGINE_OPTIMIZERS, scope="p2s", locations=["p2s.engine.optimizers"]

@@ -20,8 +20,9 @@ from p2s.engine.checkpoint_io import (
     use_weights_only_loader,
 )
 from p2s.engine.ddp import P2SDistributedDataParallel
-from p2s.engine.hooks import AtomicCheckpointHook, ImageGridHook, SafeCheckpointHook
+from p2s.engine.checkpoint_hooks import AtomicCheckpointHook, SafeCheckpointHook
 from p2s.engine.host_memory_hook import HostMemoryTrimHook
+from p2s.engine.image_grid_hook import ImageGridHook
 from p2s.engine.log_processor import P2SLogProcessor
 from p2s.engine.optimizers import Ranger
 from p2s.engine.rng_hook import RNGStateHook

@@ -1,6 +1,6 @@
 """Checkpoint plumbing for MMEngine runs: weights_only-safe contents, safe loading, atomic writes.
 
-Three pieces, used by the hooks in :mod:`p2s.engine.hooks`:
+Three pieces, used by the hooks in :mod:`p2s.engine.checkpoint_hooks`:
 
 * :func:`to_weights_only_safe` / :func:`from_weights_only_safe` turn what MMEngine puts
   in a checkpoint but ``torch.load(weights_only=True)`` refuses (``HistoryBuffer``,
@@ -260,7 +260,7 @@ class AtomicLocalBackend(LocalBackend):
     """MMEngine's local file backend with atomic ``put`` and ``put_text``.
 
     Select it with ``backend_args=dict(backend='p2s_atomic_local')`` (add ``fsync=False``
-    to skip flushing to disk); :class:`p2s.engine.hooks.AtomicCheckpointHook` does so
+    to skip flushing to disk); :class:`p2s.engine.checkpoint_hooks.AtomicCheckpointHook` does so
     by default.
     """
 

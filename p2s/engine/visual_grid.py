@@ -1,6 +1,6 @@
 """Image grids of ``source | output | target`` rows, as uint8 RGB arrays.
 
-Used by :class:`p2s.engine.hooks.ImageGridHook`; plain functions so a visualizer or a
+Used by :class:`p2s.engine.image_grid_hook.ImageGridHook`; plain functions so a visualizer or a
 notebook can draw the same grids.  Sources may be RGB, gray (1 channel: sketches) or
 label maps (any other channel count: one-hot or soft segmentation, shown as the argmax
 in a fixed palette).

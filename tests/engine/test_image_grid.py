@@ -104,14 +104,14 @@ def test_bad_visuals_raise():
 ])
 def test_bad_hook_options_are_refused_at_construction(option, expected):
     """Not at the first grid, ``interval`` iterations into the run."""
-    from p2s.engine.hooks import ImageGridHook
+    from p2s.engine.image_grid_hook import ImageGridHook
 
     with pytest.raises(ValueError, match=f"^ImageGridHook: {re.escape(expected)}.$"):
         ImageGridHook(**option)
 
 
 def test_hook_options_in_range_are_kept():
-    from p2s.engine.hooks import ImageGridHook
+    from p2s.engine.image_grid_hook import ImageGridHook
 
     hook = ImageGridHook(interval=0, max_samples=1, tile_size=None, padding=0)
     assert (hook.interval, hook.max_samples, hook.tile_size, hook.padding) == (0, 1, None, 0)

@@ -279,7 +279,7 @@ def test_val_terms_are_trusted_only_from_the_class_of_val_step():
 def test_a_hook_error_names_the_hook_not_its_address():
     from p2s.cli.train import _clean
 
-    message = "'>' not supported between 'str' and 'int' in <p2s.engine.hooks.AtomicCheckpointHook object at 0x7f43ab>"
+    message = "'>' not supported between 'str' and 'int' in <p2s.engine.checkpoint_hooks.AtomicCheckpointHook object at 0x7f43ab>"
     assert _clean(message) == "'>' not supported between 'str' and 'int' (in AtomicCheckpointHook)"
 
 

@@ -63,7 +63,8 @@ def evaluate(
     """
     from p2s.apis.translator import resolve_device
     from p2s.losses.lpips import resolve_trunk_weights
-    from p2s.evaluation.metrics import HIGHER_IS_BETTER, build_metrics, evaluate_pairs, pair_by_stem, parse_metric_names, summary_json
+    from p2s.evaluation.metrics import HIGHER_IS_BETTER, build_metrics, parse_metric_names
+    from p2s.evaluation.pairs import evaluate_pairs, pair_by_stem, summary_json
 
     names = parse_metric_names(metrics)
     if json_path is not None:

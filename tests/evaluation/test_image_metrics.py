@@ -23,7 +23,8 @@ from p2s.evaluation import (
     ssim,
     summary_json,
 )
-from p2s.evaluation.metrics import gaussian_window, list_images
+from p2s.evaluation.metrics import gaussian_window
+from p2s.evaluation.pairs import list_images
 from p2s.utils.errors import P2SError
 
 

@@ -34,7 +34,8 @@ from PIL import Image
 
 from common import Table, add_model_arguments, machine, sync
 from translate import translator
-from p2s.apis.files import save_png, translate_files
+from p2s.apis.files import translate_files
+from p2s.utils.atomic import save_png
 from p2s.synthfaces.generate import render_sample
 from p2s.tasks import Inversion
 

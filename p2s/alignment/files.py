@@ -12,7 +12,9 @@ from PIL import Image
 from p2s.alignment.ffhq import align_face
 from p2s.alignment.landmarks import LandmarkTable, load_landmarks
 from p2s.datasets.folders import open_rgb
+from p2s.utils.atomic import save_png
 from p2s.utils.errors import P2SError
+from p2s.utils.paths import refuse_overwriting_inputs, warn_replaced
 
 __all__ = ["FaceSource", "align_paths", "aligned_names"]
 
@@ -55,8 +57,6 @@ def align_paths(
     """
     if (detector is None) == (landmarks is None):
         raise P2SError("align_paths needs exactly one of detector= and landmarks=")
-    from p2s.apis.files import refuse_overwriting_inputs, save_png, warn_replaced  # noqa: PLC0415 - a heavier import
-
     if landmarks is not None and not isinstance(landmarks, LandmarkTable):
         landmarks = load_landmarks(landmarks)
     source: FaceSource = landmarks if landmarks is not None else detector  # type: ignore[assignment]

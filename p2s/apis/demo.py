@@ -18,11 +18,12 @@ import numpy as np
 import torch
 
 from p2s import zoo
-from p2s.apis.files import check_output_folder, make_output_folder, save_png
 from p2s.apis.translator import Translator, check_mixing_seed
 from p2s.datasets.transforms.official import normalize, pil_resize, to_tensor
 from p2s.engine.visual_grid import make_visual_grid
+from p2s.utils.atomic import save_png
 from p2s.utils.errors import P2SError
+from p2s.utils.paths import check_output_folder, make_output_folder
 
 #: renderer seed of the demo faces (training used 0, the held-out figures 1)
 DEMO_SEED = 2

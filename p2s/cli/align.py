@@ -39,7 +39,7 @@ def align(
 ) -> None:
     """Crop and align faces as FFHQ does (eyes and mouth to fixed places), one PNG per face."""
     from p2s.alignment import align_paths
-    from p2s.apis.files import check_output_folder, list_inputs, make_output_folder, removed_when_empty
+    from p2s.utils.paths import check_output_folder, list_inputs, make_output_folder, removed_when_empty
 
     check_output_folder(output)  # before any work
     inputs = list_inputs(input)

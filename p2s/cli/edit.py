@@ -96,14 +96,15 @@ def edit(
     """Edit images in W+: encode, move along a direction (InterFaceGAN .npy or GANSpace),
     decode; or paste a patch and re-encode it into a realistic face."""
     require_checkpoint(checkpoint)  # before seconds of imports
-    from p2s.apis.files import (
-        check_output_folder, default_io_workers, list_inputs, make_output_folder, refuse_overwriting_inputs,
-        removed_when_empty, warn_replaced, warn_stale,
-    )
+    from p2s.apis.files import default_io_workers
     from p2s.apis.translator import Translator
     from p2s.editing.directions import check_strength, load_direction
     from p2s.editing.editor import edit_files, patch_files
     from p2s.editing.patch import open_patch, parse_box
+    from p2s.utils.paths import (
+        check_output_folder, list_inputs, make_output_folder, refuse_overwriting_inputs, removed_when_empty,
+        warn_replaced, warn_stale,
+    )
 
     check_output_folder(output)  # before any work
 
@@ -223,7 +224,7 @@ def ganspace(
     if generator_option and generator is None:
         raise P2SError("--generator-option applies to --generator only (a checkpoint carries its generator config)")
     options = _generator_options(generator_option)
-    from p2s.apis.files import check_output_file
+    from p2s.utils.paths import check_output_file
 
     check_output_file(output, "--output")  # before minutes of sampling
     target = resolve_device(device)

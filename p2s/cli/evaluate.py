@@ -68,7 +68,7 @@ def evaluate(
 
     names = parse_metric_names(metrics)
     if json_path is not None:
-        from p2s.apis.files import check_output_file
+        from p2s.utils.paths import check_output_file
 
         check_output_file(json_path, "--json")
     device = str(resolve_device(device))

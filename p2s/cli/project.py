@@ -31,14 +31,15 @@ def project(
     import numpy as np
     import torch
 
-    from p2s.apis.files import (
-        check_output_folder, list_inputs, make_output_folder, refuse_overwriting_inputs, removed_when_empty, save_npy,
-        save_png, warn_replaced,
-    )
     from p2s.apis.projector import Projector, check_lr
     from p2s.apis.translator import Translator
     from p2s.datasets.folders import open_rgb
     from p2s.datasets.transforms.official import normalize, pil_resize, to_tensor, tensors_to_uint8
+    from p2s.utils.atomic import save_npy, save_png
+    from p2s.utils.paths import (
+        check_output_folder, list_inputs, make_output_folder, refuse_overwriting_inputs, removed_when_empty,
+        warn_replaced,
+    )
 
     check_output_folder(output)  # before any work
     inputs = list_inputs(input)

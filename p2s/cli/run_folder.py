@@ -16,7 +16,7 @@ class RunFolderGuard:
     def __init__(self, work_dir: Path) -> None:
         self.work_dir = work_dir
         self.runner = None
-        from p2s.apis.files import missing_folders
+        from p2s.utils.paths import missing_folders
 
         missing = missing_folders(work_dir)
         #: the outermost folder of the path that the run will make (None: it exists)

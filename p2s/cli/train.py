@@ -148,7 +148,7 @@ def train(
     cfg = load_config(config, overrides)
     check_trainable(cfg, config)
     cfg.work_dir = str(work_dir or cfg.get("work_dir") or Path("work_dirs") / config.stem)
-    from p2s.apis.files import check_output_folder
+    from p2s.utils.paths import check_output_folder
 
     check_output_folder(cfg.work_dir, "--work-dir")
     cfg.resume = resume

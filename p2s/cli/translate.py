@@ -88,10 +88,8 @@ def translate(
     from p2s.apis.translator import check_mix_alpha
 
     check_mix_alpha(mix_alpha)
-    from p2s.apis.files import (
-        MixSpec, check_output_folder, default_io_workers, list_inputs, make_output_folder, removed_when_empty,
-        translate_files,
-    )
+    from p2s.apis.files import MixSpec, default_io_workers, translate_files
+    from p2s.utils.paths import check_output_folder, list_inputs, make_output_folder, removed_when_empty
 
     check_output_folder(output)  # before any work
     with removed_when_empty(output, output / "aligned", output / "latents"):  # every input failed: no empty folders left
@@ -186,8 +184,9 @@ def interpolate(
 ) -> None:
     """Interpolate linearly in W+ between two encoded images."""
     require_checkpoint(checkpoint)
-    from p2s.apis.files import (
-        check_output_folder, make_output_folder, refuse_overwriting_inputs, save_png, warn_replaced, warn_stale,
+    from p2s.utils.atomic import save_png
+    from p2s.utils.paths import (
+        check_output_folder, make_output_folder, refuse_overwriting_inputs, warn_replaced, warn_stale,
     )
 
     check_output_folder(output)  # before any work

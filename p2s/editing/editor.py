@@ -62,7 +62,8 @@ def edit_files(
     """Write ``<stem>_edit.png`` (one ``strength``) or, when ``strengths`` is given,
     ``<stem>_strip.png``: the edits side by side, left to right in the given order.
     Unusable inputs are reported and skipped."""
-    from p2s.apis.files import FileWorkers, load_batches, save_png
+    from p2s.apis.files import FileWorkers, load_batches
+    from p2s.utils.atomic import save_png
 
     strip = strengths is not None
     values = list(strengths) if strip else [1.0 if strength is None else strength]
@@ -104,7 +105,7 @@ def patch_files(
 ) -> EditReport:
     """Write ``<stem>_patched.png``: ``patch`` (an image or its path) pasted at ``box``
     on each input and re-encoded (:func:`p2s.editing.patch.local_edit` per file)."""
-    from p2s.apis.files import save_png
+    from p2s.utils.atomic import save_png
     from p2s.tasks.base import SourceImageError
 
     translator.task.require_rgb_sources("patch_files()")

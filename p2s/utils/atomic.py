@@ -16,6 +16,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from p2s.utils.errors import P2SError
 
 #: suffix of the temporary siblings (a killed run's leftovers are found by it)
@@ -69,3 +72,23 @@ def _fsync(path: Path) -> None:
             raise
     finally:
         os.close(fd)
+
+
+#: zlib level of the PNGs written: 1 compresses a 1024-px face about 4x faster than
+#: Pillow's default 6, for files about 18 % larger (PNG is lossless: same pixels)
+PNG_COMPRESS_LEVEL = 1
+
+
+def save_png(array: np.ndarray, path: Path, compress_level: int = PNG_COMPRESS_LEVEL) -> None:
+    """Save an ``[H, W, 3]`` uint8 array as PNG, atomically."""
+    write_atomically(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG", compress_level=compress_level))
+
+
+def save_npy(array: np.ndarray, path: Path) -> None:
+    """Save an array as ``.npy``, atomically."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.save(handle, array)
+
+    write_atomically(path, write)

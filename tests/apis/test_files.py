@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from p2s.apis.files import FileWorkers, MixSpec, save_png, translate_files
+from p2s.apis.files import FileWorkers, MixSpec, translate_files
+from p2s.utils.atomic import save_png
 from p2s.apis.translator import Translator
 from p2s.utils.errors import P2SError
 

@@ -94,7 +94,10 @@ def demodulate_noise_bias_leaky_relu(
     gain goes into the operands (leaky ReLU is positively homogeneous), the noise and bias
     into one ``[1|N, C, H, W]`` shift, so one ``addcmul`` and one leaky ReLU remain at full
     size.  Equal up to rounding, like the route itself; in place when nothing takes a
-    gradient, else through :class:`_ScaleShiftLeakyReLU`'s lean backward.
+    gradient, else through :class:`_ScaleShiftLeakyReLU`'s lean backward.  Under
+    torch.compile both run out of place: torch 2.11 (the GPU image's) breaks the graph at
+    ``out=`` into a channels_last tensor, and its AOTAutograd gave the Function wrong
+    gradients when the Function saved what ``leaky_relu_`` wrote in place.
     """
     # the operands first take out's dtype, so a full-size shift (per-sample noise in
     # training) is written once, in that dtype, not in float32 and then cast
@@ -104,6 +107,8 @@ def demodulate_noise_bias_leaky_relu(
     gain = (demod * scale).to(dtype)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (out, gain, shift)):
         return _ScaleShiftLeakyReLU.apply(out, gain, shift, negative_slope)
+    if torch.compiler.is_compiling():  # out of place: inductor fuses the two anyway
+        return F.leaky_relu(torch.addcmul(shift, out, gain), negative_slope)
     return F.leaky_relu_(torch.addcmul(shift, out, gain, out=out), negative_slope)
 
 
@@ -115,7 +120,8 @@ class _ScaleShiftLeakyReLU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, out: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor, negative_slope: float) -> torch.Tensor:
-        result = F.leaky_relu_(torch.addcmul(shift, out, gain), negative_slope)
+        result = torch.addcmul(shift, out, gain)
+        result = F.leaky_relu(result, negative_slope) if torch.compiler.is_compiling() else F.leaky_relu_(result, negative_slope)
         ctx.save_for_backward(out, gain, result)
         ctx.negative_slope = negative_slope
         ctx.shift_shape = shift.shape

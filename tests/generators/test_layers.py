@@ -112,6 +112,29 @@ def test_scale_shift_leaky_relu_backward_passes_gradcheck(shift_batch):
     assert torch.autograd.gradcheck(lambda o, g, s: _ScaleShiftLeakyReLU.apply(o, g, s, 0.2), (out, gain, shift))
 
 
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_scale_shift_leaky_relu_compiles_to_eager_gradients(memory_format):
+    """Through AOTAutograd (``p2s train --compile``) the epilogue's gradients are eager's.
+    torch 2.11, the GPU image's, got them wrong while the Function's forward saved what
+    an in-place ``leaky_relu_`` wrote; this torch got them right either way."""
+    from p2s.generators.ops import _ScaleShiftLeakyReLU
+
+    torch.manual_seed(6)
+    inputs = (torch.randn(2, 4, 8, 8).to(memory_format=memory_format), torch.randn(2, 4, 1, 1),
+              torch.randn(1, 4, 8, 8))
+    weights = torch.randn(2, 4, 8, 8)
+    results = []
+    for compiled in (False, True):
+        torch._dynamo.reset()
+        leaves = [t.clone().requires_grad_() for t in inputs]
+        fn = lambda o, g, s: _ScaleShiftLeakyReLU.apply(o, g, s, 0.2)  # noqa: E731
+        out = (torch.compile(fn, backend="aot_eager") if compiled else fn)(*leaves)
+        (out * weights).sum().backward()
+        results.append([out.detach()] + [t.grad for t in leaves])
+    for got, expected in zip(*results[::-1]):
+        torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+
 @pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
 def test_to_rgb_per_sample_matrix_product_equals_weight_modulation(memory_format):
     """The batched route's 1x1 ToRGB is a batched matrix product with per-sample weights;

@@ -10,10 +10,10 @@ from typing import Any
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from PIL import Image
 
 from p2s.engine.visual_grid import IMAGE_RANGE, make_visual_grid
 from p2s.registry import HOOKS
+from p2s.utils.atomic import save_png
 
 
 @HOOKS.register_module()
@@ -120,7 +120,7 @@ class ImageGridHook(Hook):
             prefix = "" if phase == "train" else f"{phase}_"
             path = Path(runner.log_dir) / self.out_dir / f"{prefix}iter_{step:06d}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(grid).save(path)
+            save_png(grid, path)  # atomic: a grid being written is never seen half-written
 
 
 def _check_grid_option(name: str, value: Any, minimum: int | None, alternative: str = "") -> None:

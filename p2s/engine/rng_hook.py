@@ -51,6 +51,9 @@ class RNGStateHook(Hook):
 
     priority = "VERY_LOW"
 
+    def __init__(self) -> None:
+        self._training_rng: dict | None = None
+
     def before_val(self, runner) -> None:
         self._training_rng = capture_rng_state()
 
@@ -58,13 +61,15 @@ class RNGStateHook(Hook):
         """Validation draws from the streams too (its loader's seed, noise): put them
         back, so training continues as if it had not run.  A checkpoint written before
         validation then resumes exactly, and ``val_interval`` does not change training."""
-        state = getattr(self, "_training_rng", None)
-        if state is not None:
-            restore_rng_state(state)
+        if self._training_rng is not None:
+            restore_rng_state(self._training_rng)
             self._training_rng = None
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint["rng_state"] = capture_rng_state()
+        """A checkpoint written during validation (MMEngine writes the last one again
+        after a new best score) records the streams as training left them."""
+        during_validation = self._training_rng
+        checkpoint["rng_state"] = during_validation if during_validation is not None else capture_rng_state()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if "rng_state" in checkpoint and runner._resume:

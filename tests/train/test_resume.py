@@ -38,18 +38,23 @@ def _noisy_generator(tiny_configs, path: Path) -> Path:
     return path
 
 
-def test_resume_continues_exactly(tiny_configs, train_data, tmp_path):
-    """iter_2.pth is written before the validation at iteration 2 (no best is saved after
-    it): the resumed run matches only if validation left the random streams alone."""
+@pytest.mark.parametrize("best", ["saved", "not saved"])
+def test_resume_continues_exactly(tiny_configs, train_data, tmp_path, best):
+    """iter_2.pth is written before the validation at iteration 2: the resumed run matches
+    only if validation left the random streams alone.  When that validation finds a new
+    best score, MMEngine writes iter_2.pth again after it: the file must still hold the
+    streams as training left them."""
     base = ROOT / "configs" / "psp" / "psp_irse50_superres_celebahq-1024.py"  # random factors, flips, noise
-    settings = [f"model.generator.weights={_noisy_generator(tiny_configs, tmp_path / 'g.pt')}",
-                "default_hooks.checkpoint.save_best=None"]
+    settings = [f"model.generator.weights={_noisy_generator(tiny_configs, tmp_path / 'g.pt')}"]
+    if best == "not saved":
+        settings.append("default_hooks.checkpoint.save_best=None")
     straight = tiny_configs.write_tiny_config(base, train_data, tmp_path / "straight.py", max_iters=4,
                                               fixed_batch=False)
     assert _invoke("train", straight, *settings, "--work-dir", tmp_path / "a").exit_code == 0
 
     first = tiny_configs.write_tiny_config(base, train_data, tmp_path / "first.py", max_iters=2, fixed_batch=False)
     assert _invoke("train", first, *settings, "--work-dir", tmp_path / "b").exit_code == 0
+    assert (best == "saved") == (tmp_path / "b" / "best_val_loss_iter_2.pth").is_file()
     result = _invoke("train", straight, *settings, "--work-dir", tmp_path / "b", "--resume")
     assert result.exit_code == 0, result.output
 

@@ -38,10 +38,11 @@ _MMENGINE_KEYS = {"type", "_scope_", "_delete_", "priority"}
 
 
 def _check_options(node: dict, name: str, path: str) -> None:
-    """A p2s class's config naming an option its constructor lacks is one line, in
-    ``config show`` as in ``train`` (where building it would say the same, later)."""
+    """A p2s class's config naming an option its constructor lacks, or a component option
+    without a ``type``, is one line, in ``config show`` as in ``train`` (where building it
+    would say the same, later)."""
     from p2s.registry import ALL_REGISTRIES
-    from p2s.utils.build import check_arguments
+    from p2s.utils.build import check_arguments, check_component_options
 
     owners = [(group, reg.module_dict[name]) for group, reg in ALL_REGISTRIES.items() if name in reg.module_dict]
     if len(owners) == 1:
@@ -51,6 +52,7 @@ def _check_options(node: dict, name: str, path: str) -> None:
             check_arguments(cls, options, ALL_REGISTRIES[group].name)
         except P2SError as err:
             raise P2SError(f"{path or 'top level'}: {err}") from None
+        check_component_options(cls, options, path)
 
 
 def check_types(cfg) -> None:

@@ -24,6 +24,8 @@ class BackboneEncoder(BaseEncoder):
     """An encoder built on a registered backbone whose ``input_layer`` and ``body``
     it adopts under its own names, matching the official pSp state-dict keys."""
 
+    component_options = {"backbone": BACKBONES}  # checked before anything is built
+
     def __init__(self, backbone: dict, num_ws: int, w_dim: int) -> None:
         super().__init__()
         net = build(BACKBONES, backbone, BaseBackbone)

@@ -44,6 +44,10 @@ class PSP(BaseModel):
             default: asynchronous copies, see :mod:`p2s.models.preprocessing`).
     """
 
+    #: config options built into components (checked before anything is built)
+    component_options = {"encoder": ENCODERS, "generator": GENERATORS}
+    named_component_options = {"losses": LOSSES}
+
     def __init__(
         self,
         encoder: dict,

@@ -68,7 +68,7 @@ def build(
     if base is not None and isinstance(cfg, base):
         return cfg
     if not isinstance(cfg, dict) or "type" not in cfg:
-        raise P2SError(f"a {registry.name} config must be a dict with a 'type' key, got {cfg!r}")
+        raise P2SError(_untyped_message(registry, cfg))
     init_default_scope("p2s")
     args = dict(cfg)
     type_name = args.pop("type")
@@ -93,6 +93,28 @@ def build(
             f"{type(obj).__name__}, which is not a {base.__name__}"
         )
     return obj
+
+
+def _untyped_message(registry: Registry, cfg: Any) -> str:
+    article = "an" if registry.name[:1] in "aeiou" else "a"
+    return f"{article} {registry.name} config must be a dict with a 'type' key, got {cfg!r}"
+
+
+def check_component_options(cls: Any, options: dict[str, Any], where: str) -> None:
+    """The options a class builds into components (its ``component_options``: option ->
+    registry, and ``named_component_options``: option -> registry of a name -> config
+    mapping) hold configs with a ``type``, checked before anything is built."""
+    declared = [(name, registry, False) for name, registry in getattr(cls, "component_options", {}).items()]
+    declared += [(name, registry, True) for name, registry in getattr(cls, "named_component_options", {}).items()]
+    for name, registry, by_name in declared:
+        value = options.get(name)
+        if value is None:
+            continue
+        entries = value.items() if by_name and isinstance(value, dict) else [(None, value)]
+        for key, cfg in entries:
+            if isinstance(cfg, dict) and "type" not in cfg:
+                at = ".".join(part for part in (where, name, key) if part)
+                raise P2SError(f"{at}: {_untyped_message(registry, cfg)}")
 
 
 def check_arguments(cls: Any, args: dict[str, Any], group: str) -> None:

@@ -394,6 +394,21 @@ def test_a_misspelt_setting_in_a_config_file_is_one_line(tmp_path):
     assert _invoke("config", "show", config).exit_code == 0
 
 
+@pytest.mark.parametrize("setting, expected", [
+    ("model = dict(losses=dict(l2=dict(_delete_=True, loss_weight=1.0)))",
+     "model.losses.l2: a loss config must be a dict with a 'type' key, got {'loss_weight': 1.0}"),
+    ("model = dict(encoder=dict(_delete_=True, num_layers=50))",
+     "model.encoder: an encoder config must be a dict with a 'type' key, got {'num_layers': 50}"),
+    ("model = dict(encoder=dict(backbone=dict(_delete_=True, num_layers=50)))",
+     "model.encoder.backbone: a backbone config must be a dict with a 'type' key, got {'num_layers': 50}"),
+])
+def test_a_component_config_without_a_type_is_one_line_before_anything_is_built(setting, expected, tmp_path):
+    """Building the model would say the same, but after MMEngine's set-up log."""
+    config = _child_config(tmp_path / "untyped.py", setting)
+    for line in _errors_of_show_and_train(config):
+        assert line == f"error: {expected}"
+
+
 def test_plugin_registers_only_through_custom_imports():
     """Core never imports the plugin; its config's custom_imports does (fresh process)."""
     import subprocess

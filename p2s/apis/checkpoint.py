@@ -191,7 +191,10 @@ def build_translation_model(checkpoint: TranslationCheckpoint, source: str) -> P
     model = build(MODELS, model_cfg, PSP)
     state = dict(checkpoint.state_dict)
     if "latent_avg" in state:
-        state["latent_avg"] = expand_latent_avg(state["latent_avg"], model.num_ws, model.decoder.w_dim)
+        try:
+            state["latent_avg"] = expand_latent_avg(state["latent_avg"], model.num_ws, model.decoder.w_dim)
+        except P2SError as err:
+            raise P2SError(f"{source}: {err}") from None
     elif not model.start_from_latent_avg:
         state["latent_avg"] = model.latent_avg.clone()
     load_state_dict_strict(model, state, source, ignore_missing=(".kernel",))

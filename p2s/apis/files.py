@@ -33,7 +33,7 @@ def warn_stale_outputs(output: Path, inputs: Sequence[Path], planned: Sequence[P
     this run's ``--mix``): say so in one warning line."""
     if not images:
         return
-    found = [found for p in inputs for found in [output / "latents" / f"{p.stem}.npy", *output.glob(f"{p.stem}_mix*.png")]]
+    found = [found for p in inputs for found in [output / "latents" / f"{p.stem}.npy", *sorted(output.glob(f"{p.stem}_mix*.png"))]]
     warn_stale(output, found, planned)
 
 

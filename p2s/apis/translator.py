@@ -108,6 +108,9 @@ def image_list(images: ImageInputs, method: str) -> list[Image.Image | str | Pat
         return [images]
     if isinstance(images, torch.Tensor):
         raise P2SError(f"{method}() takes PIL images or paths, got a tensor; pass prepared sources to translate()")
+    if isinstance(images, np.ndarray):
+        raise P2SError(f"{method}() takes PIL images or paths, got a numpy array; "
+                       "wrap it as Image.fromarray(array), or pass a prepared tensor to translate()")
     items = list(images)
     if not items:
         raise P2SError("no images to translate")

@@ -43,8 +43,11 @@ def project(
 
     check_output_folder(output)  # before any work
     inputs = list_inputs(input)
-    replaced = refuse_overwriting_inputs(inputs, (output / f"{p.stem}.png" for p in inputs), warn=False)
+    planned = [output / f"{p.stem}.png" for p in inputs] + [output / "latents" / f"{p.stem}.npy" for p in inputs]
+    replaced = refuse_overwriting_inputs(inputs, planned, warn=False)
     check_lr(lr, "--lr")  # before the LPIPS weights and the model load
+    if no_lpips and lpips_weights is not None:
+        raise P2SError("--lpips-weights is for the LPIPS term, which --no-lpips leaves out: give one of the two")
     if not no_lpips:
         from p2s.losses.lpips import resolve_trunk_weights
 

@@ -62,7 +62,7 @@ def translate(
     mix_layers: Annotated[Optional[str], typer.Option(help="W+ rows to inject, e.g. 8-17 (default: fine rows)")] = None,
     mix_alpha: Annotated[Optional[float], typer.Option(help="blend weight in [0, 1] of the injected rows (default 1: replace)")] = None,
     seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="seed of the random z used for --mix")] = 0,
-    precision: Annotated[Precision, typer.Option(help="fp32 (exact: matches the official outputs), tf32 (fp32 with TF32 tensor cores on NVIDIA GPUs, PyTorch's default for convolutions) or bf16 (autocast; GPU)")] = Precision.fp32,
+    precision: Annotated[Precision, typer.Option(help="fp32 (exact: matches the official outputs), tf32 (fp32 with TF32 tensor cores on NVIDIA GPUs, PyTorch's default for convolutions) or bf16 (autocast; for GPUs, and CPUs with AVX-512-BF16 or AMX: elsewhere 15x slower, with a warning)")] = Precision.fp32,
     iterations: Annotated[Optional[int], typer.Option(min=1, help="refinement steps of iterative (ReStyle) checkpoints")] = None,
     compile: Annotated[CompileMode, typer.Option(
         "--compile", help="torch.compile the model (reduce-overhead adds CUDA graphs); pays off on large input sets")

@@ -153,12 +153,11 @@ def apply_direction(
     num_ws, w_dim = codes.shape[1:]
     strength = check_strength(strength)
     direction = torch.as_tensor(direction)
+    given = list(direction.shape)
     if direction.ndim == 1:
         direction = direction.unsqueeze(0)
     if direction.shape[-1] != w_dim or direction.ndim != 2 or direction.shape[0] not in (1, num_ws):
-        raise P2SError(
-            f"direction of shape {list(direction.shape)} does not fit codes of {num_ws} rows of {w_dim}"
-        )
+        raise P2SError(f"direction of shape {given} does not fit codes of {num_ws} rows of {w_dim}")
     offset = (strength * direction.to(codes)).expand(num_ws, w_dim)
     if layers is None:
         return codes + offset.unsqueeze(0)

@@ -103,12 +103,14 @@ def warn_replaced(replaced: Sequence[Path], done: bool = False) -> None:
     (``done``: replaced already, as :func:`~p2s.alignment.align_paths` finds them)."""
     if replaced:
         verb = "were" if done else "will be"
-        warnings.warn(f"{_count_files(replaced)} of an earlier run {verb} replaced in {replaced[0].parent}",
+        folder = Path(os.path.commonpath([p.parent for p in replaced]))
+        warnings.warn(f"{_count_files(replaced, folder)} of an earlier run {verb} replaced in {folder}",
                       P2SWarning, stacklevel=3)
 
 
-def _count_files(paths: Sequence[Path], shown: int = 3) -> str:
-    names = ", ".join(p.name for p in paths[:shown]) + (", ..." if len(paths) > shown else "")
+def _count_files(paths: Sequence[Path], folder: Path, shown: int = 3) -> str:
+    """``N file(s) (a.png, latents/a.npy, ...)``: names relative to ``folder``."""
+    names = ", ".join(str(p.relative_to(folder)) for p in paths[:shown]) + (", ..." if len(paths) > shown else "")
     return f"{len(paths)} file(s) ({names})"
 
 
@@ -118,7 +120,7 @@ def warn_stale(output: Path, found: Iterable[Path], planned: Iterable[Path]) -> 
     keep = set(planned)
     stale = [path for path in found if path not in keep and path.is_file()]
     if stale:
-        warnings.warn(f"{_count_files(stale)} in {output} are an earlier run's and no longer match the new images "
+        warnings.warn(f"{_count_files(stale, output)} in {output} are an earlier run's and no longer match the new images "
                       "(remove them, or give another --output folder)", P2SWarning, stacklevel=3)
 
 

@@ -220,5 +220,5 @@ def test_a_rerun_into_the_same_folder_names_what_it_replaces_and_what_no_longer_
     assert again.exit_code == 0, again.output
     text = " ".join(again.output.split())
     assert f"warning: 2 file(s) ({face.stem}.png, {face.stem}_mix0.png) of an earlier run will be replaced in {out}" in text
-    assert (f"warning: 2 file(s) ({face.stem}.npy, {face.stem}_mix1.png) in {out} are an earlier run's and no longer "
+    assert (f"warning: 2 file(s) (latents/{face.stem}.npy, {face.stem}_mix1.png) in {out} are an earlier run's and no longer "
             "match the new images") in text

@@ -67,6 +67,31 @@ def test_project_cli_writes_images_and_latents(tiny, ckpt, tmp_path):
         assert np.load(out / "latents" / f"{path.stem}.npy").shape == (6, 8)
 
 
+def test_a_rerun_counts_the_images_and_the_codes_it_replaces(tiny, ckpt, tmp_path):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    paths = tiny.write_rgb_folder(folder)
+    args = ["project", "--checkpoint", ckpt("inversion"), "--input", folder, "--output", out, "--steps", "1",
+            "--no-lpips", "--device", "cpu"]
+    assert tiny.invoke(*args).exit_code == 0
+    again = tiny.invoke(*args)
+    assert again.exit_code == 0, again.output
+    text = " ".join(again.output.split())
+    first = sorted(paths)[0].stem
+    assert f"warning: {2 * len(paths)} file(s) ({first}.png," in text and f"will be replaced in {out}" in text
+
+
+def test_lpips_weights_with_no_lpips_is_one_line(tiny, ckpt, tmp_path):
+    folder = tmp_path / "in"
+    tiny.write_rgb_folder(folder)
+    weights = tmp_path / "alex.pth"
+    weights.write_bytes(b"")
+    result = tiny.invoke("project", "--checkpoint", ckpt("inversion"), "--input", folder, "--output",
+                         tmp_path / "out", "--no-lpips", "--lpips-weights", weights, "--device", "cpu")
+    assert tiny.one_line_error(result) == (
+        "error: --lpips-weights is for the LPIPS term, which --no-lpips leaves out: give one of the two")
+    assert not (tmp_path / "out").exists()
+
+
 def test_project_without_lpips_weights_says_how_to_go_on(tiny, ckpt, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # an empty hub: no AlexNet
     monkeypatch.setattr(torch.hub, "_hub_dir", None)

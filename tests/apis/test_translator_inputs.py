@@ -118,6 +118,15 @@ def test_task_image_size_must_be_the_encoder_input_size(tiny, ckpt):
     assert message(Translator.from_checkpoint, ckpt("inversion"), device="cpu", image_size=128) == expected
 
 
+def test_a_latent_avg_of_the_wrong_shape_names_the_checkpoint(ckpt, tmp_path):
+    checkpoint = torch.load(ckpt("inversion"), weights_only=True)
+    checkpoint["state_dict"]["latent_avg"] = torch.zeros(3, 5)
+    path = tmp_path / "wrong_latent_avg.pt"
+    torch.save(checkpoint, path)
+    text = message(Translator.from_checkpoint, path, device="cpu")
+    assert str(path) in text and text.endswith("latent_avg of shape [3, 5] fits neither [6, 8], [1, 8] nor [8]"), text
+
+
 def test_shipped_model_sources_fit_its_encoder():
     t = Translator.from_checkpoint("synthfaces-inversion", device="cpu")
     assert t.source_size == t.task.image_size == 64
@@ -142,6 +151,14 @@ def test_a_tensor_is_pointed_to_translate(inversion, sources, method):
 def test_items_other_than_images_or_paths_are_refused(inversion, rgb_files):
     assert message(inversion.translate_images, [rgb_files[0], np.zeros((4, 4, 3))]) == (
         "translate_images() takes PIL images or paths, got a ndarray in the list"
+    )
+
+
+@pytest.mark.parametrize("method", ["prepare", "translate_images"])
+def test_a_numpy_array_is_pointed_to_pil(inversion, method):
+    assert message(getattr(inversion, method), np.zeros((32, 32, 3), np.uint8)) == (
+        f"{method}() takes PIL images or paths, got a numpy array; "
+        "wrap it as Image.fromarray(array), or pass a prepared tensor to translate()"
     )
 
 

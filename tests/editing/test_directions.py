@@ -107,8 +107,10 @@ def test_apply_direction_errors():
         apply_direction(codes, torch.zeros(W_DIM), 1.0, layers=[2, 6])
     with pytest.raises(P2SError, match="finite"):
         apply_direction(codes, torch.zeros(W_DIM), float("inf"))
-    with pytest.raises(P2SError, match="does not fit"):
+    with pytest.raises(P2SError, match=rf"^direction of shape \[3, {W_DIM}\] does not fit"):
         apply_direction(codes, torch.zeros(3, W_DIM), 1.0)
+    with pytest.raises(P2SError, match=rf"^direction of shape \[{W_DIM + 1}\] does not fit"):  # as given
+        apply_direction(codes, torch.zeros(W_DIM + 1), 1.0)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])  # bf16: edits ran the model in fp32 whatever was asked

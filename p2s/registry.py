@@ -97,4 +97,6 @@ ALL_REGISTRIES = {
     "optimizers": OPTIMIZERS,
     "optim_wrappers": OPTIM_WRAPPERS,
     "visualizers": VISUALIZERS,
+    "log_processors": LOG_PROCESSORS,
+    "model_wrappers": MODEL_WRAPPERS,
 }

@@ -96,3 +96,39 @@ def test_build_never_imports_a_dotted_path_and_keeps_scoped_names():
     assert registered_class(HOOKS, "CheckpointHook").__module__.startswith("mmengine")
     assert registered_class(HOOKS, "p2s.SafeCheckpointHook").__name__ == "SafeCheckpointHook"
     assert registered_class(HOOKS, "os.CheckpointHook") is None
+
+
+def test_every_p2s_type_the_shipped_configs_name_is_listed():
+    """``p2s registry list`` shows every group a config can name p2s types from."""
+    from pathlib import Path
+
+    from mmengine.config import Config
+
+    from p2s.registry import ALL_REGISTRIES
+
+    listed = {name for registry in ALL_REGISTRIES.values() for name in registered_names(registry)}
+
+    def types(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("type"), str):
+                yield node["type"]
+            for value in node.values():
+                yield from types(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                yield from types(value)
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    named = {kind.split(".", 1)[-1] for path in sorted(root.rglob("*.py")) if "_base_" not in path.parts
+             for kind in types(Config.fromfile(str(path)).to_dict())}
+    import mmengine.registry.root as roots
+    from mmengine.registry import Registry
+
+    p2s_classes = set()  # every p2s class in any registry, listed group or not
+    for root_registry in [r for r in vars(roots).values() if isinstance(r, Registry)]:
+        for node in (root_registry, *root_registry._children.values()):
+            node.import_from_location()
+            p2s_classes |= {name for name, cls in node.module_dict.items() if cls.__module__.startswith("p2s.")}
+    p2s_named = named & p2s_classes
+    assert {"P2SLogProcessor", "P2SDistributedDataParallel", "PSP"} <= p2s_named
+    assert sorted(p2s_named - listed) == []

@@ -322,9 +322,11 @@ def check_load_from(path: str | Path, option: str) -> None:
     MMEngine would download and unpickle unsafely, is refused)."""
     from p2s.utils.checkpoint import check_finite, load_checkpoint_file
 
-    if "://" in str(path) or not Path(path).is_file():
-        raise P2SError(f"{option} '{path}' is not a local checkpoint file: it does not exist "
-                       "(p2s loads only local files; download a remote one first)")
+    if "://" in str(path):
+        raise P2SError(f"{option} '{path}' is a URL: p2s loads only local checkpoint files "
+                       "(MMEngine would download and unpickle it); download it first and give its path")
+    if not Path(path).is_file():
+        raise P2SError(f"{option} '{path}' is not a local checkpoint file: it does not exist")
     ckpt = load_checkpoint_file(path, f"{option} checkpoint")  # garbage is one line
     if isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict):
         check_finite(ckpt["state_dict"], f"{option} checkpoint '{path}'")

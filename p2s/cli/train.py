@@ -130,7 +130,7 @@ def train(
     overrides: Annotated[Optional[list[str]], typer.Argument(help="KEY=VALUE config overrides")] = None,
     work_dir: Annotated[Optional[Path], typer.Option(help="output folder (default work_dirs/<config>)")] = None,
     resume: Annotated[bool, typer.Option(help="continue from the latest checkpoint in work_dir")] = False,
-    load_from: Annotated[Optional[Path], typer.Option(help="initialise weights from this checkpoint")] = None,
+    load_from: Annotated[Optional[str], typer.Option(help="initialise weights from this local checkpoint")] = None,
     amp: Annotated[bool, typer.Option(help="bf16 autocast (a CUDA device, or a CPU with AVX-512-BF16 or AMX)")] = False,
     seed: Annotated[Optional[int], typer.Option(min=0, max=2**32 - 1, help="random seed (overrides randomness.seed)")] = None,
     launcher: Annotated[Launcher, typer.Option(help="'pytorch' under torchrun for DDP")] = Launcher.none,

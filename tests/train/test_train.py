@@ -439,7 +439,8 @@ def one_iteration_checkpoint(tiny_configs, train_data, tmp_path_factory) -> Path
 
 
 @pytest.mark.parametrize("case", ["text file", "list", "other encoder", "other architecture", "nan weights",
-                                  "work dir is a file", "load_from setting", "load_from url"])
+                                  "work dir is a file", "load_from setting", "load_from url", "--load-from url",
+                                  "missing file"])
 def test_load_from_and_work_dir_mistakes_are_one_line(case, tiny_configs, train_data, tmp_path, request):
     base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
     tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py", max_iters=1)
@@ -479,7 +480,13 @@ def test_load_from_and_work_dir_mistakes_are_one_line(case, tiny_configs, train_
         expected = f"load_from checkpoint '{tmp_path / 'x.pt'}' is not a readable PyTorch file"
     elif case == "load_from url":  # MMEngine would download it and unpickle it unsafely
         args += ["load_from=https://example.invalid/psp.pth"]
-        expected = "load_from 'https://example.invalid/psp.pth' is not a local checkpoint file"
+        expected = "load_from 'https://example.invalid/psp.pth' is a URL: p2s loads only local checkpoint files"
+    elif case == "--load-from url":  # the option's text is kept as given (a Path made it https:/...)
+        args += ["--load-from", "https://example.invalid/psp.pth"]
+        expected = "--load-from 'https://example.invalid/psp.pth' is a URL: p2s loads only local checkpoint files"
+    elif case == "missing file":
+        args += ["--load-from", tmp_path / "missing.pth"]
+        expected = f"--load-from '{tmp_path / 'missing.pth'}' is not a local checkpoint file: it does not exist"
     else:
         (tmp_path / "runs").mkdir()
         work.write_text("a file")

@@ -326,6 +326,11 @@ def check_load_from(path: str | Path, option: str) -> None:
         raise P2SError(f"{option} '{path}' is a URL: p2s loads only local checkpoint files "
                        "(MMEngine would download and unpickle it); download it first and give its path")
     if not Path(path).is_file():
+        from p2s import zoo
+
+        if str(path) in zoo.names():
+            raise P2SError(f"{option} '{path}' names a shipped model: {option} takes a training checkpoint file "
+                           "(iter_N.pth); shipped models go where a translation checkpoint or generator weights go")
         raise P2SError(f"{option} '{path}' is not a local checkpoint file: it does not exist")
     ckpt = load_checkpoint_file(path, f"{option} checkpoint")  # garbage is one line
     if isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict):

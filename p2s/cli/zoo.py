@@ -28,7 +28,7 @@ def list_models() -> None:
     """Shipped models; pass a name as --checkpoint (or as generator weights)."""
     from p2s import zoo
 
-    table = Table("name", "kind", "task", "MB", "held-out figures", title="shipped models (p2s/zoo)")
+    table = Table("name", "kind", "task", "MiB", "held-out figures", title="shipped models (p2s/zoo)")
     table.columns[0].no_wrap = True
     for name in zoo.names():
         entry = zoo.catalogue()[name]
@@ -67,7 +67,7 @@ def pack(
         task = read_translation_checkpoint(out).task.get("type")
         data = {k: v for k, v in dict(source=source, target=target, compare_with=compare_with).items() if v}
         register(name, out.name, kind, task=task, description=description, training=training, data=data)
-    console.print(f"packed {name}: {out} ({out.stat().st_size / 2**20:.1f} MB); {len(catalogue())} shipped models")
+    console.print(f"packed {name}: {out} ({out.stat().st_size / 2**20:.1f} MiB); {len(catalogue())} shipped models")
     if kind == "generator":
         _warn_stale_users(name)
 

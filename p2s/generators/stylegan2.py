@@ -331,9 +331,16 @@ class StyleGAN2Generator(BaseGenerator):
         if all(isinstance(v, torch.Tensor) for v in ckpt.values()):
             state_dict = dict(ckpt)
             return state_dict, state_dict.pop("latent_avg", None)
+        if "state_dict" in ckpt:
+            raise CheckpointMismatchError(
+                f"'{path}' is a translation or training checkpoint (it holds 'state_dict'), not StyleGAN2 weights "
+                f"with a '{key}' entry: give it where a translation checkpoint goes (--checkpoint, e.g. "
+                "p2s directions ganspace --checkpoint)"
+            )
         raise CheckpointMismatchError(
             f"StyleGAN2 weights '{path}' have no '{key}' entry and are not a bare state dict "
-            f"(top-level keys: {', '.join(map(str, list(ckpt)[:8]))}); pass the right weights_key"
+            f"(top-level keys: {', '.join(map(str, list(ckpt)[:8]))}); the generator's weights_key option names "
+            "the entry to read"
         )
 
     def _checked_latent_avg(

@@ -209,6 +209,15 @@ def test_load_wrong_key_says_so(tiny, tmp_path):
     StyleGAN2Generator(**TINY, weights=path, weights_key="g")
 
 
+def test_a_translation_checkpoint_given_as_generator_weights_says_where_it_goes(tiny, tmp_path):
+    path = tmp_path / "psp.pt"
+    torch.save({"state_dict": {f"decoder.{k}": v for k, v in tiny.state_dict().items()}, "opts": {}}, path)
+    with pytest.raises(CheckpointMismatchError, match=r"is a translation or training checkpoint \(it holds "
+                       r"'state_dict'\), not StyleGAN2 weights with a 'g_ema' entry: give it where a translation "
+                       r"checkpoint goes \(--checkpoint"):
+        StyleGAN2Generator(**TINY, weights=path)
+
+
 def test_gradients_reach_ws(tiny):
     """pSp trains the encoder through the frozen generator, so ws must get gradients."""
     ws = torch.randn(2, tiny.num_ws, 8, requires_grad=True)

@@ -440,7 +440,7 @@ def one_iteration_checkpoint(tiny_configs, train_data, tmp_path_factory) -> Path
 
 @pytest.mark.parametrize("case", ["text file", "list", "other encoder", "other architecture", "nan weights",
                                   "work dir is a file", "load_from setting", "load_from url", "--load-from url",
-                                  "missing file"])
+                                  "missing file", "shipped name"])
 def test_load_from_and_work_dir_mistakes_are_one_line(case, tiny_configs, train_data, tmp_path, request):
     base = ROOT / "configs" / "psp" / "psp_irse50_inversion_ffhq-1024.py"
     tiny = tiny_configs.write_tiny_config(base, train_data, tmp_path / "tiny.py", max_iters=1)
@@ -484,6 +484,9 @@ def test_load_from_and_work_dir_mistakes_are_one_line(case, tiny_configs, train_
     elif case == "--load-from url":  # the option's text is kept as given (a Path made it https:/...)
         args += ["--load-from", "https://example.invalid/psp.pth"]
         expected = "--load-from 'https://example.invalid/psp.pth' is a URL: p2s loads only local checkpoint files"
+    elif case == "shipped name":
+        args += ["--load-from", "synthfaces-inversion"]
+        expected = "--load-from 'synthfaces-inversion' names a shipped model: --load-from takes a training checkpoint"
     elif case == "missing file":
         args += ["--load-from", tmp_path / "missing.pth"]
         expected = f"--load-from '{tmp_path / 'missing.pth'}' is not a local checkpoint file: it does not exist"

@@ -30,7 +30,7 @@ def synthfaces(
 ) -> None:
     """Render N aligned synthetic faces: images/, labels/ (CelebAMask-HQ classes),
     sketches/, frontal/ (yaw 0) and attributes/ (JSON), named by zero-padded index."""
-    from p2s.synthfaces.generate import available_cpus, generate
+    from p2s.synthfaces.generate import available_cpus, existing_set, generate
 
     if n < 1:
         raise P2SError(f"--n must be >= 1, got {n}")
@@ -44,6 +44,7 @@ def synthfaces(
         raise P2SError(f"--supersample must be in 1..8, got {supersample}")
     if out.exists() and not out.is_dir():
         raise P2SError(f"--out '{out}' is a file, not a folder")
+    existing_set(out, seed, size, supersample)  # another data set there is refused before the progress bar
     workers = min(workers or available_cpus(), n)
     with progress_bar() as bar:
         task = bar.add_task("synthfaces", total=n)

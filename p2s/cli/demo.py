@@ -28,7 +28,7 @@ def demo(
     with err_console.status("loading the shipped models") as status:
         result = run_demo(output, n=n, seed=DEMO_SEED if seed is None else seed, mix=mix, device=device,
                           on_model=lambda name: status.update(f"running {name}"))
-    table = Table("model", "MSE vs target", "grid", title=f"p2s demo: {n} rendered faces")
+    table = Table("model", "MSE vs target", "grid", title=f"p2s demo: {n} rendered face{'' if n == 1 else 's'}")
     grids = {p.stem: p for p in result.grids}
     for name, mse in result.mse.items():
         table.add_row(name, f"{mse:.4f}", escape(str(grids[name])) if name in grids else "(in the ablation grid)")

@@ -186,10 +186,13 @@ def interpolate(
     require_checkpoint(checkpoint)
     from p2s.utils.atomic import save_png
     from p2s.utils.paths import (
-        check_output_folder, make_output_folder, refuse_overwriting_inputs, warn_replaced, warn_stale,
+        check_input_file, check_output_folder, make_output_folder, refuse_overwriting_inputs, warn_replaced,
+        warn_stale,
     )
 
     check_output_folder(output)  # before any work
+    check_input_file(image_a, "A")
+    check_input_file(image_b, "B")
     names = [f"frame_{k:03d}.png" for k in range(steps)] + ["strip.png"]
     replaced = refuse_overwriting_inputs([image_a, image_b], (output / name for name in names), warn=False)
     translator = _translator(checkpoint, device, resize_outputs, False)

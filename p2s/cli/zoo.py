@@ -101,9 +101,15 @@ def _check_pack_options(name: str, kind: str, generator: Optional[str], source: 
         raise P2SError(f"--kind must be translation or generator, got {kind!r}")
     from p2s.synthfaces.generate import FOLDERS
 
+    if kind == "generator":  # a generator has no encoder: these would be dropped
+        given = [option for option, value in (("--generator", generator), ("--source", source), ("--target", target),
+                                              ("--compare-with", compare_with)) if value is not None]
+        if given:
+            raise P2SError(f"{', '.join(given)} describe a translation model, not --kind generator")
+    image_folders = [folder for folder in FOLDERS if folder != "attributes"]  # attributes/ holds JSON
     for option, folder in (("--source", source), ("--target", target)):
-        if folder is not None and folder not in FOLDERS:
-            raise P2SError(f"{option} names a synthetic-face folder ({', '.join(FOLDERS)}), got {folder!r}")
+        if folder is not None and folder not in image_folders:
+            raise P2SError(f"{option} names a synthetic-face image folder ({', '.join(image_folders)}), got {folder!r}")
     if kind == "translation" and not generator:
         raise P2SError("--generator is needed: the shipped generator this encoder was trained with")
     if kind == "translation" and bool(source) != bool(target):

@@ -149,9 +149,9 @@ def generate(
     if start < 0 or seed < 0:
         raise ValueError(f"seed and start must be >= 0, got seed={seed}, start={start}")
     out = Path(out)
+    previous = existing_set(out, seed, size, supersample)
     supersample = supersample or default_supersample(size)
     identity = dict(seed=seed, size=size, supersample=supersample, renderer=RENDERER_VERSION)
-    previous = _existing_set(out, identity)
     for folder in FOLDERS:
         (out / folder).mkdir(parents=True, exist_ok=True)
     digits = max(6, len(str(start + n - 1)))
@@ -182,9 +182,12 @@ def generate(
     return GenerateStats(count=n, seconds=seconds, workers=workers)
 
 
-def _existing_set(out: Path, identity: dict) -> dict:
+def existing_set(out: str | Path, seed: int, size: int, supersample: int | None = None) -> dict:
     """The record of the data set already in ``out`` (``{}`` when there is none); refuses
     to add samples of another seed, size, supersampling or renderer to it."""
+    out = Path(out)
+    identity = dict(seed=seed, size=size, supersample=supersample or default_supersample(size),
+                    renderer=RENDERER_VERSION)
     path = out / META_FILE
     if not path.is_file():
         return {}

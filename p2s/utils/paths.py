@@ -124,6 +124,17 @@ def warn_stale(output: Path, found: Iterable[Path], planned: Iterable[Path]) -> 
                       "(remove them, or give another --output folder)", P2SWarning, stacklevel=3)
 
 
+def check_input_file(path: str | Path, what: str) -> Path:
+    """An input that must be one image file: a missing path or a folder is one line
+    naming it, before the model loads."""
+    path = Path(path)
+    if path.is_dir():
+        raise P2SError(f"{what} '{path}' is a folder; give one image file")
+    if not path.is_file():
+        raise P2SError(f"{what} '{path}' does not exist")
+    return path
+
+
 def list_inputs(path: str | Path) -> list[Path]:
     """One image, or the images directly in a folder sorted by name."""
     path = Path(path)

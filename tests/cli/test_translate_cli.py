@@ -720,6 +720,16 @@ def test_interpolate_unreadable_image(tiny, ckpt, pair_dir, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("which, expected", [("missing", "error: B '{path}' does not exist"),
+                                             ("folder", "error: B '{path}' is a folder; give one image file")])
+def test_interpolate_a_missing_image_or_a_folder_is_named_in_full(tiny, ckpt, pair_dir, tmp_path, which, expected):
+    path = tmp_path / "nope.png" if which == "missing" else pair_dir
+    result = tiny.invoke("interpolate", pair_dir / "p.png", path, "--checkpoint", ckpt("inversion"),
+                         "--output", tmp_path / "out", "--device", "cpu")
+    assert tiny.one_line_error(result) == expected.format(path=path)
+    assert not (tmp_path / "out").exists()
+
+
 # --- registry ---------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "group, names",

@@ -38,6 +38,11 @@ def test_cli_writes_the_layout_and_reports_speed(tmp_path):
                      "--workers", 1)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "more" / "images" / "000004.png").read_bytes() == (out / "images" / "000004.png").read_bytes()
+    # another seed in the same folder: refused with the error alone, no progress bar first
+    result = _invoke("synthfaces", "--n", 1, "--size", 32, "--out", out, "--seed", 8, "--start", 5)
+    assert result.exit_code == 2
+    assert result.output.strip().startswith(f"error: '{out}' holds a synthfaces set with seed 7"), result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
 
 
 @pytest.mark.parametrize("args, message", [

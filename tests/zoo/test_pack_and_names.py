@@ -227,7 +227,11 @@ def test_a_shipped_file_changed_after_packing_is_refused_by_name(tiny, tiny_zoo)
     (["--name", "../../escape"], "--name must be lower-case letters"),
     (["--name", ""], "--name must be lower-case letters"),
     (["--name", "a/b"], "--name must be lower-case letters"),
-    (["--name", "ok", "--source", "nope", "--target", "images"], "--source names a synthetic-face folder"),
+    (["--name", "ok", "--source", "nope", "--target", "images"], "--source names a synthetic-face image folder"),
+    (["--name", "ok", "--source", "images", "--target", "attributes"], "--target names a synthetic-face image folder "
+     "(images, labels, sketches, frontal), got 'attributes'"),  # attributes/ holds JSON
+    (["--name", "ok", "--kind", "generator", "--source", "images"],
+     "--generator, --source describe a translation model, not --kind generator"),
     (["--name", "ok", "--compare-with", "other"], "--compare-with needs --source and --target"),
     (["--name", "ok", "--source", "images", "--target", "images", "--compare-with", "nonexistent"],
      "--compare-with names another shipped translation model (shipped: none), got 'nonexistent'"),

@@ -11,6 +11,7 @@ make it private, 0600).
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -85,10 +86,13 @@ def save_png(array: np.ndarray, path: Path, compress_level: int = PNG_COMPRESS_L
 
 
 def save_npy(array: np.ndarray, path: Path) -> None:
-    """Save an array as ``.npy``, atomically."""
+    """Save an array as ``.npy``, atomically.  Serialised in memory first (codes are kilobytes):
+    numpy's own short-write error ("N requested and M written") hides the cause that the
+    file write reports (disk full, file too large)."""
 
     def write(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:
-            np.save(handle, array)
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        tmp.write_bytes(buffer.getbuffer())
 
     write_atomically(path, write)

@@ -51,3 +51,26 @@ def test_a_file_where_the_folder_should_be_is_one_line(tmp_path):
     with pytest.raises(P2SError, match=r"could not write .*afile/a\.png: (File exists|Not a directory)"):
         write_atomically(tmp_path / "afile" / "a.png", lambda tmp: tmp.write_bytes(b"png"))
     assert (tmp_path / "afile").read_text() == "not a folder"
+
+
+def test_a_npy_that_does_not_fit_says_why_and_leaves_nothing(tmp_path):
+    """numpy's own short-write error read '1280 requested and 224 written'."""
+    import subprocess
+    import sys
+
+    script = (
+        "import resource, signal, sys\n"
+        "import numpy as np\n"
+        "from p2s.utils.atomic import save_npy\n"
+        "from p2s.utils.errors import P2SError\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1024, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))\n"
+        "try:\n"
+        "    save_npy(np.zeros((10, 128), np.float32), __import__('pathlib').Path(sys.argv[1]))\n"
+        "except P2SError as err:\n"
+        "    print(err)\n"
+    )
+    target = tmp_path / "codes.npy"
+    result = subprocess.run([sys.executable, "-c", script, str(target)], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == f"could not write {target}: File too large", (result.stdout, result.stderr)
+    assert list(tmp_path.iterdir()) == []

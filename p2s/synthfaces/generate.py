@@ -150,8 +150,8 @@ def generate(
         raise ValueError(f"seed and start must be >= 0, got seed={seed}, start={start}")
     out = Path(out)
     previous = existing_set(out, seed, size, supersample)
-    supersample = supersample or default_supersample(size)
-    identity = dict(seed=seed, size=size, supersample=supersample, renderer=RENDERER_VERSION)
+    identity = _identity(seed, size, supersample)
+    supersample = identity["supersample"]
     for folder in FOLDERS:
         (out / folder).mkdir(parents=True, exist_ok=True)
     digits = max(6, len(str(start + n - 1)))
@@ -182,12 +182,16 @@ def generate(
     return GenerateStats(count=n, seconds=seconds, workers=workers)
 
 
+def _identity(seed: int, size: int, supersample: int | None) -> dict:
+    """What makes a data set one: samples of another identity are not of this set."""
+    return dict(seed=seed, size=size, supersample=supersample or default_supersample(size), renderer=RENDERER_VERSION)
+
+
 def existing_set(out: str | Path, seed: int, size: int, supersample: int | None = None) -> dict:
     """The record of the data set already in ``out`` (``{}`` when there is none); refuses
     to add samples of another seed, size, supersampling or renderer to it."""
     out = Path(out)
-    identity = dict(seed=seed, size=size, supersample=supersample or default_supersample(size),
-                    renderer=RENDERER_VERSION)
+    identity = _identity(seed, size, supersample)
     path = out / META_FILE
     if not path.is_file():
         return {}

@@ -25,6 +25,7 @@ from p2s.tasks.base import SourceImageError
 from p2s.utils.atomic import PNG_COMPRESS_LEVEL, save_npy, save_png
 from p2s.utils.errors import P2SError
 from p2s.utils.paths import refuse_overwriting_inputs, warn_stale
+from p2s.utils.wplus import check_rows
 
 
 def warn_stale_outputs(output: Path, inputs: Sequence[Path], planned: Sequence[Path], images: bool) -> None:
@@ -122,9 +123,7 @@ class MixSpec:
     def check(self, num_ws: int) -> None:
         """Refuse rows outside the latent and a seed NumPy cannot take, before anything is written."""
         check_mixing_seed(self.seed)
-        bad = [i for i in self.layers if not 0 <= i < num_ws]
-        if bad:
-            raise P2SError(f"mix layers {bad} are outside 0..{num_ws - 1}")
+        check_rows(self.layers, num_ws, "mix layers")
 
 
 @dataclass

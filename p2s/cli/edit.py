@@ -12,6 +12,7 @@ from p2s.cli.common import (
     RESIZE_OUTPUTS_HELP, SEED_MAX, err_console, parse_layers, print_skipped, progress_bar, require_checkpoint, user_errors,
 )
 from p2s.utils.errors import P2SError
+from p2s.utils.wplus import check_rows
 
 #: what ``p2s edit`` writes per input: an earlier run's file this run does not rewrite is
 #: named in one warning (a ``_strip`` left beside a new ``_edit``, from another model perhaps)
@@ -139,9 +140,7 @@ def edit(
 
             warn_if_other_mapping(directions_file, translator.model)
         if rows is not None:
-            bad = [i for i in rows if not 0 <= i < translator.num_ws]
-            if bad:
-                raise P2SError(f"--layers {bad} are outside 0..{translator.num_ws - 1}")
+            check_rows(rows, translator.num_ws, "--layers")
     warn_replaced(replaced)  # only now: a refused run replaces nothing
     warn_stale(output, (output / f"{p.stem}{suffix}.png" for p in inputs for suffix in EDIT_SUFFIXES), planned)
     with removed_when_empty(output):  # every input failed: no empty folders left

@@ -24,6 +24,7 @@ import torch
 from p2s.utils.errors import P2SError
 from p2s.utils.filekind import numpy_load_failure
 from p2s.utils.weights import why_not_a_file
+from p2s.utils.wplus import check_rows
 
 #: prefix of named GANSpace directions (``ganspace:3``)
 GANSPACE_PREFIX = "ganspace:"
@@ -161,10 +162,7 @@ def apply_direction(
     offset = (strength * direction.to(codes)).expand(num_ws, w_dim)
     if layers is None:
         return codes + offset.unsqueeze(0)
-    index = sorted(set(int(i) for i in layers))
-    bad = [i for i in index if not 0 <= i < num_ws]
-    if bad:
-        raise P2SError(f"layers {bad} are outside 0..{num_ws - 1}")
+    index = sorted(set(check_rows(layers, num_ws, "layers")))
     edited = codes.clone()
     edited[:, index] = codes[:, index] + offset[index].unsqueeze(0)
     return edited

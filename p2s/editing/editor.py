@@ -15,6 +15,7 @@ from p2s.apis.translator import Translation, Translator
 from p2s.editing.directions import apply_direction, check_strength
 from p2s.editing.patch import open_patch, paste_patch
 from p2s.utils.errors import P2SError
+from p2s.utils.wplus import check_rows
 
 
 @torch.inference_mode()
@@ -71,9 +72,7 @@ def edit_files(
     if not values:
         raise P2SError("--strengths names no strength")
     if layers is not None:
-        bad = [i for i in layers if not 0 <= i < translator.num_ws]
-        if bad:
-            raise P2SError(f"--layers {bad} are outside 0..{translator.num_ws - 1}")
+        check_rows(layers, translator.num_ws, "--layers")
     report = EditReport()
     start = time.perf_counter()
     with FileWorkers(workers) as files:

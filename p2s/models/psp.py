@@ -16,6 +16,7 @@ from p2s.models.preprocessing import data_preprocessor_config
 from p2s.registry import ENCODERS, GENERATORS, LOSSES, MODELS
 from p2s.utils.build import build
 from p2s.utils.errors import P2SError
+from p2s.utils.wplus import check_rows
 
 #: default size generator images are pooled to for losses and ``resize_outputs`` (pSp's face_pool)
 POOLED_SIZE = 256
@@ -160,13 +161,10 @@ class PSP(BaseModel):
         the mapping network's W of random z, so coarse structure stays and style varies.
         """
         num_ws = codes.shape[1]
-        bad = [i for i in layers if not 0 <= i < num_ws]
-        if bad:
-            raise P2SError(f"mix layers {bad} are outside 0..{num_ws - 1}")
+        index = check_rows(layers, num_ws, "mix layers")
         if inject.ndim == 2:
             inject = inject.unsqueeze(1).expand(-1, num_ws, -1)
         mixed = codes.clone()
-        index = list(layers)
         if alpha is None:
             mixed[:, index] = inject[:, index].to(mixed)
         else:

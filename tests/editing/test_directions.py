@@ -105,6 +105,9 @@ def test_apply_direction_errors():
     codes = torch.randn(1, NUM_WS, W_DIM)
     with pytest.raises(P2SError, match="outside 0..5"):
         apply_direction(codes, torch.zeros(W_DIM), 1.0, layers=[2, 6])
+    for layers in ([True], [0.7], "01"):  # int() quietly made them rows 1, 0 and 0-1
+        with pytest.raises(P2SError, match=r"^layers must be (integer W\+ row indices|a sequence of W\+ row)"):
+            apply_direction(codes, torch.zeros(W_DIM), 1.0, layers=layers)
     with pytest.raises(P2SError, match="finite"):
         apply_direction(codes, torch.zeros(W_DIM), float("inf"))
     with pytest.raises(P2SError, match=rf"^direction of shape \[3, {W_DIM}\] does not fit"):

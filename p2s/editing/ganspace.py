@@ -38,7 +38,6 @@ class GanSpace(NamedTuple):
     mean: torch.Tensor
 
 
-@torch.no_grad()
 def _generator_of(model: BaseGenerator | nn.Module) -> BaseGenerator:
     """A generator, or the generator (``decoder``) of a PSP model."""
     generator = getattr(model, "decoder", model)
@@ -47,6 +46,7 @@ def _generator_of(model: BaseGenerator | nn.Module) -> BaseGenerator:
     return generator
 
 
+@torch.no_grad()  # the mapping's parameters may require grad: no graph may grow over the chunks
 def ganspace_directions(
     generator: BaseGenerator | nn.Module,
     n_samples: int = 20_000,

@@ -38,6 +38,13 @@ def test_a_psp_model_gives_its_generators_directions(generator, space):
         ganspace_directions(torch.nn.Linear(2, 2))
 
 
+def test_no_graph_is_kept_when_the_mapping_requires_grad(generator, space):
+    """The chunks' sums grew one autograd graph over every sample (memory, not O(w_dim**2))."""
+    assert all(p.requires_grad for p in generator.parameters())
+    for tensor in (space.components, space.stds, space.mean):
+        assert not tensor.requires_grad and tensor.grad_fn is None
+
+
 def test_components_are_orthonormal_and_sorted(space):
     components, stds, mean = space
     assert components.shape == (5, 8) and stds.shape == (5,) and mean.shape == (8,)

@@ -28,17 +28,18 @@ def _legacy_flags() -> list[tuple[object, str]]:
     return [(backends.cudnn, "allow_tf32"), (backends.cuda.matmul, "allow_tf32")]
 
 
-def _precision_settings(mode: str) -> list[tuple[object, str]]:
-    """The ``fp32_precision`` settings ``mode`` sets (none before torch 2.9)."""
+def _precision_settings(mode: str) -> list[tuple[object, str, str]]:
+    """The ``fp32_precision`` settings ``mode`` sets, and their values (none before torch 2.9)."""
     backends = torch.backends
     if not hasattr(backends.cudnn, "conv"):
         return []
     # cuDNN's rnn setting follows conv's, or the legacy cudnn.allow_tf32 cannot be read
-    settings = [backends.cudnn.conv, backends.cudnn.rnn, backends.cuda.matmul]
-    if mode == "ieee" and hasattr(backends.mkldnn, "conv"):
-        # a CPU user may let oneDNN round float32 to bf16 or TF32 (AMX); the exact path does not
-        settings += [backends.mkldnn.conv, backends.mkldnn.matmul]
-    return [(owner, "fp32_precision") for owner in settings]
+    settings = [(owner, mode) for owner in (backends.cudnn.conv, backends.cudnn.rnn, backends.cuda.matmul)]
+    if hasattr(backends.mkldnn, "conv"):
+        # a CPU user may let oneDNN round float32 to bf16 or TF32 (AMX); neither mode does: tf32
+        # is NVIDIA's tensor-core setting, and on a CPU both are exact float32
+        settings += [(owner, "ieee") for owner in (backends.mkldnn.conv, backends.mkldnn.matmul)]
+    return [(owner, "fp32_precision", value) for owner, value in settings]
 
 
 def _read(owner: object, name: str) -> object | None:
@@ -52,8 +53,8 @@ def _read(owner: object, name: str) -> object | None:
 def _apply(mode: str) -> None:
     for owner, name in _legacy_flags():
         setattr(owner, name, mode == "tf32")
-    for owner, name in _precision_settings(mode):
-        setattr(owner, name, mode)
+    for owner, name, value in _precision_settings(mode):
+        setattr(owner, name, value)
 
 
 def _check(mode: str) -> None:
@@ -66,7 +67,7 @@ def float32_precision(mode: str) -> Iterator[None]:
     """Run the block with float32 convolutions and matrix products in ``mode``."""
     _check(mode)
     legacy = [(owner, name, _read(owner, name)) for owner, name in _legacy_flags()]
-    current = [(owner, name, _read(owner, name)) for owner, name in _precision_settings(mode)]
+    current = [(owner, name, _read(owner, name)) for owner, name, _ in _precision_settings(mode)]
     try:
         _apply(mode)
         yield

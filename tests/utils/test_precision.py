@@ -48,8 +48,15 @@ def test_tf32_turns_tensor_cores_on_for_convolutions_and_matrix_products(torch_d
     with float32_precision("tf32"):
         assert legacy() == (True, True)
         assert settings()[:3] == ("tf32",) * 3
-        assert settings()[3:] == ("none", "none")  # oneDNN (CPU) is left as it was
+        assert settings()[3:] == ("ieee", "ieee")  # TF32 is NVIDIA's: on a CPU tf32 is exact float32
     assert (legacy(), settings()) == torch_defaults
+
+
+def test_tf32_is_exact_float32_on_a_cpu_whatever_onednn_was_set_to():
+    B.mkldnn.conv.fp32_precision = B.mkldnn.matmul.fp32_precision = "bf16"  # a user's own setting
+    with float32_precision("tf32"):
+        assert settings()[3:] == ("ieee", "ieee")
+    assert settings()[3:] == ("bf16", "bf16")
 
 
 def test_the_old_settings_come_back_after_an_error(torch_defaults):

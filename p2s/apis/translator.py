@@ -111,7 +111,10 @@ def image_list(images: ImageInputs, method: str) -> list[Image.Image | str | Pat
     if isinstance(images, np.ndarray):
         raise P2SError(f"{method}() takes PIL images or paths, got a numpy array; "
                        "wrap it as Image.fromarray(array), or pass a prepared tensor to translate()")
-    items = list(images)
+    try:
+        items = list(images)
+    except TypeError:
+        raise P2SError(f"{method}() takes PIL images or paths, got a {type(images).__name__}") from None
     if not items:
         raise P2SError("no images to translate")
     for item in items:
@@ -133,7 +136,9 @@ def batches(items: list, batch_size: int | None) -> Iterator[list]:
 
 @dataclass
 class Translation:
-    """Generator images ``[N, 3, H, W]`` (nominally [-1, 1]) and the W+ codes fed to it."""
+    """Generator images ``[N, 3, H, W]`` (nominally [-1, 1], not clamped) and the W+ codes fed
+    to it.  The images are channels_last in memory when the translator runs so (its default:
+    ``to_uint8`` then permutes without a copy), so reshape them rather than ``view``."""
 
     images: torch.Tensor
     latents: torch.Tensor
@@ -177,7 +182,7 @@ class Translator:
                 f"task '{task.name}' makes {task.image_size}x{task.image_size} sources but the encoder takes "
                 f"{self.source_size}x{self.source_size}; build the task with image_size={self.source_size}"
             )
-        self.device = resolve_device(device) if not isinstance(device, torch.device) else device
+        self.device = resolve_device(str(device) if isinstance(device, torch.device) else device)
         if cuda_graphs:
             check_cuda_graphs_device(self.device)
         if precision == "bf16":
@@ -325,7 +330,7 @@ class Translator:
                 and tuple(codes.shape[1:]) == expected and len(codes) > 0):
             shown = list(codes.shape) if isinstance(codes, torch.Tensor) else type(codes).__name__
             raise P2SError(f"decode() takes float W+ codes [N, {expected[0]}, {expected[1]}] (N >= 1), got {shown}")
-        codes = codes.to(self.device, torch.float32)
+        codes = codes.detach().to(self.device, torch.float32, copy=True)  # the result's own, not the caller's
         with self._arithmetic():
             images = self._decode(codes, noise_mode=self.noise_mode, resize=self.resize_outputs)
         return Translation(self._own(images.float()), codes)
@@ -342,7 +347,7 @@ class Translator:
         z = draw_mixing_z(count, self.model.decoder.w_dim, rng)
         with self._arithmetic():
             w = self.model.decoder.mapping(torch.from_numpy(z).to(self.device)).float()
-        return w.unsqueeze(1).expand(-1, self.num_ws, -1)
+        return w.unsqueeze(1).repeat(1, self.num_ws, 1)  # rows of their own (an expand would alias them)
 
     @torch.no_grad()
     def style_mix(
@@ -356,19 +361,29 @@ class Translator:
         ``inject``, blended by ``alpha`` in [0, 1] (``None`` replaces them)."""
         self._check_sources(source, "style_mix", batched=False)
         check_mix_alpha(alpha)
-        if len(inject) == 0:
-            raise P2SError("style_mix() got no latents to inject (inject is empty)")
+        self._check_inject(inject)
         with self._arithmetic():
             codes = self._encode(source.to(self.device, torch.float32).unsqueeze(0)).float()
             mixed = self.model.mix_codes(codes.expand(len(inject), -1, -1), inject, layers, alpha)
             images = self._decode(mixed, noise_mode=self.noise_mode, resize=self.resize_outputs)
         return Translation(self._own(images.float()), mixed)
 
+    def _check_inject(self, inject: torch.Tensor) -> None:
+        """Latents to mix in: float ``[count, num_ws, w_dim]`` or ``[count, w_dim]``."""
+        w_dim = self.model.decoder.w_dim
+        if not (isinstance(inject, torch.Tensor) and inject.is_floating_point()
+                and tuple(inject.shape[1:]) in ((self.num_ws, w_dim), (w_dim,))):
+            shown = list(inject.shape) if isinstance(inject, torch.Tensor) else type(inject).__name__
+            raise P2SError(f"style_mix() injects float latents [count, {self.num_ws}, {w_dim}] or "
+                           f"[count, {w_dim}] (mixing_latents() draws them), got {shown}")
+        if len(inject) == 0:
+            raise P2SError("style_mix() got no latents to inject (inject is empty)")
+
     @torch.no_grad()
     def interpolate(self, source_a: torch.Tensor, source_b: torch.Tensor, steps: int) -> Translation:
         """Linear interpolation in W+ between two encoded sources, both ends included."""
-        if steps < 2:
-            raise P2SError(f"--steps must be at least 2 (both ends), got {steps}")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+            raise P2SError(f"--steps must be an integer of at least 2 (both ends), got {steps!r}")
         for source in (source_a, source_b):
             self._check_sources(source, "interpolate", batched=False)
         with self._arithmetic():

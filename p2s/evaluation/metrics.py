@@ -40,6 +40,7 @@ __all__ = [
     "build_metrics",
     "gaussian_window",
     "id_similarity",
+    "l2",
     "lpips",
     "mse",
     "parse_metric_names",
@@ -281,7 +282,7 @@ def parse_metric_names(text: str | Sequence[str]) -> list[str]:
 
 
 def build_metrics(
-    names: Iterable[str],
+    names: str | Iterable[str],
     lpips_weights: str | Path | None = None,
     id_weights: str | Path | None = None,
     device: str | torch.device = "cpu",
@@ -289,7 +290,7 @@ def build_metrics(
     """Metric name -> ``f(pred, target) -> [N]`` on ``[0, 1]`` images (networks built now,
     so missing weights fail before any image is read)."""
     metrics: dict[str, MetricFn] = {}
-    for name in parse_metric_names(list(names)):
+    for name in parse_metric_names(names if isinstance(names, str) else list(names)):
         if name == "mse":
             metrics[name] = mse
         elif name == "l2":

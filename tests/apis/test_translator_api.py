@@ -186,8 +186,9 @@ def test_interpolate_ends_are_the_two_codes(inversion, rgb_files):
     torch.testing.assert_close(path.latents[0], codes[0], rtol=0, atol=1e-6)
     torch.testing.assert_close(path.latents[-1], codes[1], rtol=0, atol=1e-6)
     torch.testing.assert_close(path.latents[2], (codes[0] + codes[1]) / 2)
-    with pytest.raises(P2SError, match="--steps must be at least 2"):
-        inversion.interpolate(a, b, 1)
+    for steps in (1, 2.5, True, "3"):
+        with pytest.raises(P2SError, match=r"--steps must be an integer of at least 2 \(both ends\)"):
+            inversion.interpolate(a, b, steps)
 
 
 def test_randomize_noise_in_the_api(ckpt, rgb_files):

@@ -35,7 +35,11 @@ def test_package_exports_translator_and_translation():
     import p2s.apis
 
     assert p2s.apis.Translator is Translator and p2s.apis.Translation is Translation
-    assert {"Translator", "Translation"} <= set(p2s.apis.__all__)
+    assert {"Translator", "Translation", "Projector", "ProjectionResult"} <= set(p2s.apis.__all__)
+    from p2s.apis.projector import Projector
+    from p2s.evaluation import l2
+
+    assert p2s.apis.Projector is Projector and l2 is not None
 
 
 def test_package_import_has_no_cycle_in_a_fresh_interpreter():
@@ -160,6 +164,60 @@ def test_a_numpy_array_is_pointed_to_pil(inversion, method):
         f"{method}() takes PIL images or paths, got a numpy array; "
         "wrap it as Image.fromarray(array), or pass a prepared tensor to translate()"
     )
+
+
+@pytest.mark.parametrize("images", [3, None])
+def test_something_that_is_no_list_of_images_is_one_line(inversion, images):
+    assert message(inversion.prepare, images) == f"prepare() takes PIL images or paths, got a {type(images).__name__}"
+
+
+def test_mixing_latents_rows_are_their_own(inversion):
+    latents = inversion.mixing_latents(2, 0)
+    assert latents.shape == (2, NUM_WS, W_DIM)
+    before = latents.clone()
+    latents[0, 1] += 1  # an expand() view changed every row of sample 0
+    assert torch.equal(latents[0, 0], before[0, 0]) and torch.equal(latents[1], before[1])
+
+
+def test_decoded_latents_are_the_results_own(inversion, sources):
+    codes = inversion.encode(sources)
+    result = inversion.decode(codes)
+    assert result.latents is not codes and torch.equal(result.latents, codes)
+    codes += 1
+    assert not torch.equal(result.latents, codes)
+
+
+@pytest.mark.parametrize("inject, shown", [
+    (torch.zeros(2, NUM_WS, W_DIM + 1), f"[2, {NUM_WS}, {W_DIM + 1}]"),
+    (torch.zeros(2, NUM_WS - 1, W_DIM), f"[2, {NUM_WS - 1}, {W_DIM}]"),
+    (torch.zeros(W_DIM), f"[{W_DIM}]"),
+    (torch.zeros(2, NUM_WS, W_DIM, dtype=torch.uint8), f"[2, {NUM_WS}, {W_DIM}]"),
+    (np.zeros((2, W_DIM), np.float32), "ndarray"),
+    (3, "int"),
+])
+def test_latents_style_mix_cannot_inject_are_one_line(inversion, sources, inject, shown):
+    assert message(inversion.style_mix, sources[0], inject, [1]) == (
+        f"style_mix() injects float latents [count, {NUM_WS}, {W_DIM}] or [count, {W_DIM}] "
+        f"(mixing_latents() draws them), got {shown}")
+
+
+@pytest.mark.parametrize("layers, expected", [
+    ([True], "mix layers must be integer W+ row indices, got True"),
+    ([0.7], "mix layers must be integer W+ row indices, got 0.7"),
+    ("01", "mix layers must be a sequence of W+ row indices, got '01'"),
+    (5, "mix layers must be a sequence of W+ row indices, got 5"),
+    ([NUM_WS], f"mix layers [{NUM_WS}] are outside 0..{NUM_WS - 1}"),
+])
+def test_style_mix_rows_are_integer_indices(inversion, sources, layers, expected):
+    assert message(inversion.style_mix, sources[0], inversion.mixing_latents(1, 0), layers) == expected
+    assert inversion.style_mix(sources[0], inversion.mixing_latents(1, 0), [np.int64(1)]).images.shape[0] == 1
+
+
+def test_a_device_object_is_checked_as_a_name_is(ckpt):
+    t = Translator.from_checkpoint(ckpt("inversion"), device="cpu")
+    assert message(Translator, t.model, t.task, device=torch.device("meta")) == (
+        "--device must be cpu, cuda or cuda:N, got 'meta'")
+    assert Translator(t.model, t.task, device=torch.device("cpu")).device == torch.device("cpu")
 
 
 def test_a_bare_image_or_path_is_a_list_of_one(inversion, rgb_files):

@@ -208,6 +208,7 @@ def test_metric_names():
     with pytest.raises(P2SError, match="no metric"):
         parse_metric_names(" , ")
     assert list(build_metrics(["ssim", "mse"])) == ["ssim", "mse"]
+    assert list(build_metrics("ssim,mse,l2")) == ["ssim", "mse", "l2"]  # it read "mse" as 'm', 's', 'e'
     assert LossMetric is not None  # the validation metric is still exported
 
 

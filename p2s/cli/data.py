@@ -86,7 +86,7 @@ def cache(
     """Resize a config's training images once to the task's size (lossless PNG), so the
     data loader stops decoding full-size files; prints the overrides that train from it."""
     from p2s.cli.train import load_config
-    from p2s.datasets.cache import cache_dataset
+    from p2s.datasets.cache import cache_dataset, check_cacheable
 
     cfg = load_config(config, overrides)
     names = [name.strip() for name in splits.split(",") if name.strip()]
@@ -97,6 +97,8 @@ def cache(
         raise P2SError(f"--splits names dataloaders the config does not have: {', '.join(missing)}")
     if output.exists():
         raise P2SError(f"--output '{output}' already exists; remove it or choose another folder")
+    for name in names:  # before the progress bar
+        check_cacheable(cfg[f"{name}_dataloader"]["dataset"].to_dict())
     lines = []
     try:
         with progress_bar() as bar:

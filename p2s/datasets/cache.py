@@ -23,11 +23,20 @@ import torch
 from p2s.datasets.folders import ImageFolderDataset, PairedImageDataset, read_image
 from p2s.datasets.transforms.official import pil_resize
 from p2s.registry import DATASETS
-from p2s.utils.build import build
+from p2s.utils.build import build, config_class
 from p2s.utils.errors import P2SError
 
 #: fast lossless writes; the level never changes the pixels
 CACHE_PNG_LEVEL = 1
+
+
+def check_cacheable(dataset_cfg: dict) -> None:
+    """Only the task datasets' image folders have a cached form (a GAN config's do not)."""
+    cls = config_class(DATASETS, dataset_cfg)
+    if not (isinstance(cls, type) and issubclass(cls, (ImageFolderDataset, PairedImageDataset))):
+        name = getattr(cls, "__name__", None) or dataset_cfg.get("type")
+        raise P2SError(f"p2s data cache copies the image folders of pSp task datasets (ImageFolderDataset, "
+                       f"PairedImageDataset); this config's is a {name}")
 
 
 def _jobs(dataset, out: Path) -> list[tuple[Path, Path, str]]:
@@ -87,6 +96,7 @@ def cache_dataset(
         raise P2SError(f"cache folder '{out}' already exists; remove it or choose another --output")
     if not 0 <= check:
         raise P2SError(f"--check must be 0 or more, got {check}")
+    check_cacheable(dataset_cfg)
     original = build(DATASETS, dataset_cfg)
     jobs = _jobs(original, out)
     size = original.task.image_size

@@ -34,7 +34,8 @@ def list_images(root: str | Path, role: str, how_to_get: str = "", max_samples: 
     check_max_samples(max_samples)
     if not root.is_dir():
         what = "is a file, not a folder" if root.exists() else "does not exist"
-        raise P2SError(f"{role} folder '{root}' {what}{hint}")
+        where = "" if root.is_absolute() else f" (looked for {root.absolute()})"
+        raise P2SError(f"{role} folder '{root}' {what}{where}{hint}")
     files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise P2SError(f"{role} folder '{root}' has no {', '.join(IMAGE_SUFFIXES)} images{hint}")

@@ -34,8 +34,10 @@ NOISE_MODES = ("const", "random", "none")
 #: the entry where p2s-written generator files record their constructor options
 STORED_CONFIG_KEY = "p2s_generator"
 HOW_TO_GET = (
-    "Use rosinality's stylegan2-ffhq-config-f.pt (the file pSp links), or convert the "
-    "official TF weights with rosinality's convert_weight.py (nothing is downloaded)."
+    "Put there the generator the config names, in rosinality's layout: for FFHQ "
+    "stylegan2-ffhq-config-f.pt (the file pSp links); an NVlabs StyleGAN2-ADA .pkl (AFHQ cat, dog) "
+    "converts with p2s convert ada-pkl; official TF weights with rosinality's convert_weight.py "
+    "(the config's comment names its generator). Nothing is downloaded."
 )
 
 

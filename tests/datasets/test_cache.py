@@ -122,6 +122,12 @@ def test_refusals_are_one_line_and_write_nothing(tiny, faces, tmp_path):
     assert "x.png: not a readable image" in corrupt
     for name in ("a", "b", "c"):
         assert not (tmp_path / name).exists(), name  # the train split cached before the failure is gone too
+    gan = ROOT / "configs" / "stylegan2" / "synthfaces_64_small.py"  # its dataset has no task: a traceback
+    result = tiny.invoke("data", "cache", gan, "--output", tmp_path / "d")
+    assert tiny.one_line_error(result) == (
+        "error: p2s data cache copies the image folders of pSp task datasets (ImageFolderDataset, "
+        "PairedImageDataset); this config's is a GANImageDataset")
+    assert result.output.strip().startswith("error:") and not (tmp_path / "d").exists()  # no progress bar first
 
 
 def test_same_stem_twice_is_refused(tiny, tmp_path):

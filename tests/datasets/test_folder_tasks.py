@@ -42,3 +42,14 @@ def test_two_files_sharing_a_stem_in_a_paired_folder_are_named(tmp_path, role):
     Image.fromarray(np.full((16, 16, 3), 64, np.uint8)).save(folders[role] / "s0.jpg")
     with pytest.raises(P2SError, match=rf"^{role} folder '{folders[role]}' has both s0.jpg and s0.png; keep one$"):
         PairedImageDataset(str(folders["source"]), str(folders["target"]), Inversion(image_size=16))
+
+
+def test_a_missing_relative_data_folder_says_where_it_was_looked_for(tmp_path, monkeypatch):
+    from p2s.datasets.folders import list_images
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(P2SError) as err:
+        list_images("data/ffhq", "target", how_to_get="get it")
+    assert str(err.value) == f"target folder 'data/ffhq' does not exist (looked for {tmp_path}/data/ffhq); get it"
+    with pytest.raises(P2SError, match=r"^target folder '/nowhere/ffhq' does not exist$"):  # absolute: said once
+        list_images("/nowhere/ffhq", "target")

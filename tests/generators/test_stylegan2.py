@@ -199,6 +199,8 @@ def test_load_missing_file(tmp_path):
     with pytest.raises(MissingWeightsError) as info:
         StyleGAN2Generator(**TINY, weights=path)
     assert str(path.resolve()) in str(info.value)
+    # the advice covers the AFHQ (StyleGAN2-ADA) and toon generators too, not only FFHQ's
+    assert "p2s convert ada-pkl" in str(info.value) and "the config's comment names its generator" in str(info.value)
 
 
 def test_load_wrong_key_says_so(tiny, tmp_path):

@@ -182,7 +182,8 @@ class Translator:
                 f"task '{task.name}' makes {task.image_size}x{task.image_size} sources but the encoder takes "
                 f"{self.source_size}x{self.source_size}; build the task with image_size={self.source_size}"
             )
-        self.device = resolve_device(str(device) if isinstance(device, torch.device) else device)
+        # a torch.device is taken as given (the meta device counts kernels in benchmarks and tests)
+        self.device = resolve_device(device) if not isinstance(device, torch.device) else device
         if cuda_graphs:
             check_cuda_graphs_device(self.device)
         if precision == "bf16":

@@ -213,13 +213,6 @@ def test_style_mix_rows_are_integer_indices(inversion, sources, layers, expected
     assert inversion.style_mix(sources[0], inversion.mixing_latents(1, 0), [np.int64(1)]).images.shape[0] == 1
 
 
-def test_a_device_object_is_checked_as_a_name_is(ckpt):
-    t = Translator.from_checkpoint(ckpt("inversion"), device="cpu")
-    assert message(Translator, t.model, t.task, device=torch.device("meta")) == (
-        "--device must be cpu, cuda or cuda:N, got 'meta'")
-    assert Translator(t.model, t.task, device=torch.device("cpu")).device == torch.device("cpu")
-
-
 def test_a_bare_image_or_path_is_a_list_of_one(inversion, rgb_files):
     path = rgb_files[0]
     expected = np.asarray(inversion.translate_images([path])[0])
